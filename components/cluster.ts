@@ -1,0 +1,323 @@
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface ExistingClusterArgs {
+  readonly kind: "existing";
+  /** kubeconfig contents (secret). Default: the provider reads $KUBECONFIG or ~/.kube/config. */
+  readonly kubeconfig?: pulumi.Input<string | undefined>;
+  /** kubeconfig context. Default: its current context. */
+  readonly context?: string;
+  /** On destroy, forget objects of a cluster that no longer answers. Default false. */
+  readonly deleteUnreachable?: boolean;
+}
+
+export interface EksClusterArgs {
+  readonly kind: "eks";
+  /** Kubernetes minor version, e.g. "1.34". */
+  readonly version: string;
+  /** VPC CIDR; subnets are carved from it. Default "10.0.0.0/16". */
+  readonly vpcCidr?: string;
+  /** Availability zones used (2 or 3). Default 2. */
+  readonly availabilityZones?: number;
+  /** Public API endpoint. Default false: the endpoint is private to the VPC. */
+  readonly endpointPublicAccess?: boolean;
+  /** CIDRs allowed to the public endpoint when it is on. Default none. */
+  readonly publicAccessCidrs?: readonly string[];
+  /** Control-plane log types. Default all five. */
+  readonly logTypes?: readonly string[];
+  readonly nodeGroup: {
+    readonly instanceTypes: readonly string[];
+    readonly minSize: number;
+    readonly desiredSize: number;
+    readonly maxSize: number;
+    readonly diskSizeGiB: number;
+  };
+  /** Pinned add-on versions. */
+  readonly addons: {
+    readonly vpcCni: string;
+    readonly coreDns: string;
+    readonly kubeProxy: string;
+    readonly podIdentityAgent: string;
+  };
+}
+
+export type ClusterArgs = ExistingClusterArgs | EksClusterArgs;
+
+const ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
+
+/** Subnet CIDRs: /20s from the VPC range, private ones first, then public ones. */
+export function subnetCidrs(vpcCidr: string, zones: number): { private: string[]; public: string[] } {
+  const [base, prefix] = vpcCidr.split("/");
+  const octets = base.split(".").map(Number);
+  const start = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
+  const size = 2 ** (32 - 20);
+  if (Number(prefix) > 20 - Math.ceil(Math.log2(zones * 2))) {
+    throw new Error(`VPC CIDR ${vpcCidr} is too small for ${zones * 2} /20 subnets`);
+  }
+  const cidr = (i: number) => {
+    const n = start + i * size;
+    return `${[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".")}/20`;
+  };
+  return {
+    private: Array.from({ length: zones }, (_, i) => cidr(i)),
+    public: Array.from({ length: zones }, (_, i) => cidr(zones + i)),
+  };
+}
+
+/**
+ * The Kubernetes cluster every other component deploys to: an existing one (kubeconfig from
+ * config or KUBECONFIG) or EKS in its own VPC with a private endpoint, KMS-encrypted secrets,
+ * control-plane logs, a managed node group, an OIDC provider and pinned add-ons.
+ */
+export class Cluster extends pulumi.ComponentResource {
+  /** Pass to every Kubernetes component: `{ providers: { kubernetes: cluster.provider } }`. */
+  public readonly provider: k8s.Provider;
+  /** Secret. Undefined output value when the provider reads the ambient kubeconfig. */
+  public readonly kubeconfig: pulumi.Output<string | undefined>;
+  public readonly oidcProviderArn?: pulumi.Output<string>;
+  public readonly oidcProviderUrl?: pulumi.Output<string>;
+  /** Private subnet CIDRs (EKS): where nodes and the ECR VPC endpoints live. */
+  public readonly privateSubnetCidrs?: pulumi.Output<string[]>;
+
+  constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("slipway:cluster:Cluster", name, {}, opts);
+    if (args.kind === "existing") {
+      this.kubeconfig = pulumi.secret(pulumi.output(args.kubeconfig));
+      this.provider = new k8s.Provider(
+        `${name}-k8s`,
+        {
+          kubeconfig: args.kubeconfig as pulumi.Input<string> | undefined,
+          context: args.context,
+          deleteUnreachable: args.deleteUnreachable ?? false,
+          enableServerSideApply: true,
+        },
+        { parent: this },
+      );
+    } else {
+      const eks = this.eks(name, args);
+      this.kubeconfig = pulumi.secret(eks.kubeconfig);
+      this.oidcProviderArn = eks.oidcProviderArn;
+      this.oidcProviderUrl = eks.oidcProviderUrl;
+      this.privateSubnetCidrs = eks.privateSubnetCidrs;
+      this.provider = new k8s.Provider(
+        `${name}-k8s`,
+        { kubeconfig: this.kubeconfig.apply((k) => k ?? ""), enableServerSideApply: true },
+        { parent: this },
+      );
+    }
+    this.registerOutputs({ kubeconfig: this.kubeconfig });
+  }
+
+  private eks(name: string, args: EksClusterArgs) {
+    const zones = args.availabilityZones ?? 2;
+    const vpcCidr = args.vpcCidr ?? "10.0.0.0/16";
+    const cidrs = subnetCidrs(vpcCidr, zones);
+    const child = { parent: this };
+    const azs = aws.getAvailabilityZonesOutput({ state: "available" }, child).names;
+
+    const vpc = new aws.ec2.Vpc(
+      `${name}-vpc`,
+      { cidrBlock: vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { Name: `${name}-vpc` } },
+      child,
+    );
+    const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id }, child);
+    const publicRoutes = new aws.ec2.RouteTable(
+      `${name}-public`,
+      { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }] },
+      child,
+    );
+    const publicSubnets = cidrs.public.map((cidr, i) => {
+      const subnet = new aws.ec2.Subnet(
+        `${name}-public-${i}`,
+        {
+          vpcId: vpc.id,
+          cidrBlock: cidr,
+          availabilityZone: azs[i],
+          tags: { Name: `${name}-public-${i}`, "kubernetes.io/role/elb": "1" },
+        },
+        child,
+      );
+      new aws.ec2.RouteTableAssociation(`${name}-public-${i}`, { subnetId: subnet.id, routeTableId: publicRoutes.id }, child);
+      return subnet;
+    });
+    // One NAT gateway: nodes reach AWS APIs through VPC endpoints; the NAT is for everything else.
+    const natIp = new aws.ec2.Eip(`${name}-nat`, { domain: "vpc" }, child);
+    const nat = new aws.ec2.NatGateway(`${name}-nat`, { subnetId: publicSubnets[0].id, allocationId: natIp.id }, child);
+    const privateRoutes = new aws.ec2.RouteTable(
+      `${name}-private`,
+      { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }] },
+      child,
+    );
+    const privateSubnets = cidrs.private.map((cidr, i) => {
+      const subnet = new aws.ec2.Subnet(
+        `${name}-private-${i}`,
+        {
+          vpcId: vpc.id,
+          cidrBlock: cidr,
+          availabilityZone: azs[i],
+          tags: { Name: `${name}-private-${i}`, "kubernetes.io/role/internal-elb": "1" },
+        },
+        child,
+      );
+      new aws.ec2.RouteTableAssociation(`${name}-private-${i}`, { subnetId: subnet.id, routeTableId: privateRoutes.id }, child);
+      return subnet;
+    });
+    const privateSubnetIds = privateSubnets.map((s) => s.id);
+
+    // Private nodes pull from ECR through interface endpoints (and S3 for layers).
+    const endpointSg = new aws.ec2.SecurityGroup(
+      `${name}-endpoints`,
+      {
+        vpcId: vpc.id,
+        description: "HTTPS from the VPC to AWS service endpoints",
+        ingress: [{ protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: [vpcCidr] }],
+      },
+      child,
+    );
+    const region = aws.getRegionOutput({}, child).name;
+    for (const service of ["ecr.api", "ecr.dkr", "sts"]) {
+      new aws.ec2.VpcEndpoint(
+        `${name}-${service.replace(".", "-")}`,
+        {
+          vpcId: vpc.id,
+          serviceName: pulumi.interpolate`com.amazonaws.${region}.${service}`,
+          vpcEndpointType: "Interface",
+          privateDnsEnabled: true,
+          subnetIds: privateSubnetIds,
+          securityGroupIds: [endpointSg.id],
+        },
+        child,
+      );
+    }
+    new aws.ec2.VpcEndpoint(
+      `${name}-s3`,
+      {
+        vpcId: vpc.id,
+        serviceName: pulumi.interpolate`com.amazonaws.${region}.s3`,
+        vpcEndpointType: "Gateway",
+        routeTableIds: [privateRoutes.id],
+      },
+      child,
+    );
+
+    const secretsKey = new aws.kms.Key(
+      `${name}-secrets`,
+      { description: `slipway ${name}: EKS secrets encryption`, enableKeyRotation: true, deletionWindowInDays: 30 },
+      { parent: this, protect: true },
+    );
+
+    const assumeBy = (service: string) =>
+      JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
+      });
+    const clusterRole = new aws.iam.Role(`${name}-cluster`, { assumeRolePolicy: assumeBy("eks.amazonaws.com") }, child);
+    new aws.iam.RolePolicyAttachment(
+      `${name}-cluster`,
+      { role: clusterRole.name, policyArn: "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy" },
+      child,
+    );
+
+    const cluster = new aws.eks.Cluster(
+      `${name}-eks`,
+      {
+        version: args.version,
+        roleArn: clusterRole.arn,
+        vpcConfig: {
+          subnetIds: privateSubnetIds,
+          endpointPrivateAccess: true,
+          endpointPublicAccess: args.endpointPublicAccess ?? false,
+          publicAccessCidrs: args.endpointPublicAccess ? [...(args.publicAccessCidrs ?? [])] : undefined,
+        },
+        encryptionConfig: { resources: ["secrets"], provider: { keyArn: secretsKey.arn } },
+        enabledClusterLogTypes: [...(args.logTypes ?? ALL_LOG_TYPES)],
+        accessConfig: { authenticationMode: "API" },
+      },
+      { parent: this, protect: true },
+    );
+
+    const issuer = cluster.identities.apply((ids) => ids[0].oidcs[0].issuer);
+    const oidc = new aws.iam.OpenIdConnectProvider(
+      `${name}-oidc`,
+      { url: issuer, clientIdLists: ["sts.amazonaws.com"] },
+      child,
+    );
+
+    const nodeRole = new aws.iam.Role(`${name}-nodes`, { assumeRolePolicy: assumeBy("ec2.amazonaws.com") }, child);
+    const nodePolicies = [
+      "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+      "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+      "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    ].map(
+      (policyArn, i) => new aws.iam.RolePolicyAttachment(`${name}-nodes-${i}`, { role: nodeRole.name, policyArn }, child),
+    );
+    const nodeGroup = new aws.eks.NodeGroup(
+      `${name}-nodes`,
+      {
+        clusterName: cluster.name,
+        nodeRoleArn: nodeRole.arn,
+        subnetIds: privateSubnetIds,
+        instanceTypes: [...args.nodeGroup.instanceTypes],
+        diskSize: args.nodeGroup.diskSizeGiB,
+        scalingConfig: {
+          minSize: args.nodeGroup.minSize,
+          desiredSize: args.nodeGroup.desiredSize,
+          maxSize: args.nodeGroup.maxSize,
+        },
+        updateConfig: { maxUnavailable: 1 },
+      },
+      { parent: this, dependsOn: nodePolicies },
+    );
+
+    const addon = (addonName: string, version: string, configurationValues?: string) =>
+      new aws.eks.Addon(
+        `${name}-${addonName}`,
+        {
+          clusterName: cluster.name,
+          addonName,
+          addonVersion: version,
+          configurationValues,
+          resolveConflictsOnUpdate: "OVERWRITE",
+        },
+        { parent: this, dependsOn: [nodeGroup] },
+      );
+    // enableNetworkPolicy turns on the VPC CNI's network-policy agent, so NetworkPolicies
+    // (default-deny per stage, build-runner egress) are enforced.
+    addon("vpc-cni", args.addons.vpcCni, JSON.stringify({ enableNetworkPolicy: "true" }));
+    addon("coredns", args.addons.coreDns);
+    addon("kube-proxy", args.addons.kubeProxy);
+    addon("eks-pod-identity-agent", args.addons.podIdentityAgent);
+
+    const kubeconfig = pulumi
+      .all([cluster.name, cluster.endpoint, cluster.certificateAuthority.data, region])
+      .apply(([clusterName, endpoint, ca, regionName]) =>
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Config",
+          clusters: [{ name: clusterName, cluster: { server: endpoint, "certificate-authority-data": ca } }],
+          contexts: [{ name: clusterName, context: { cluster: clusterName, user: clusterName } }],
+          "current-context": clusterName,
+          users: [
+            {
+              name: clusterName,
+              user: {
+                exec: {
+                  apiVersion: "client.authentication.k8s.io/v1beta1",
+                  command: "aws",
+                  args: ["eks", "get-token", "--cluster-name", clusterName, "--region", regionName],
+                },
+              },
+            },
+          ],
+        }),
+      );
+
+    return {
+      kubeconfig,
+      oidcProviderArn: oidc.arn,
+      oidcProviderUrl: oidc.url,
+      privateSubnetCidrs: pulumi.output(cidrs.private),
+    };
+  }
+}

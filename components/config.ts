@@ -1,0 +1,558 @@
+/**
+ * The one place that reads and validates a stack's configuration. Every value is checked before
+ * any resource is declared; a bad value fails with one message per problem naming the config key
+ * path, the bad value and what is allowed, e.g.
+ *   slipway:services[0].blue.image "nginx:latest" must be pinned by digest (repo@sha256:<64 hex>)
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import { z } from "zod";
+import { IMAGE_ALLOWED, parseImageReference } from "./image";
+import { BUILDKIT_ROOTLESS_IMAGE, REGISTRY_IMAGE } from "./pinnedImages";
+import { COLORS, DNS_LABEL_ALLOWED, SERVICE_NAME_MAX, isDnsLabel } from "./naming";
+import { CPU_ALLOWED, MEMORY_ALLOWED, formatCpu, formatMemory, parseCpu, parseMemory } from "./quantity";
+import {
+  EMPTY_FOOTPRINT,
+  Footprint,
+  addFootprints,
+  footprint,
+  peakPods,
+  quotaShortfalls,
+} from "./quota";
+
+export const CONFIG_NAMESPACE = "slipway";
+
+// ---------------------------------------------------------------------------------------------
+// Field schemas with the message that says what is allowed.
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: () => `must be one of: ${values.join(", ")}` });
+
+const int = (min: number, max: number) =>
+  z
+    .number({ error: () => `must be an integer from ${min} to ${max}` })
+    .int({ error: () => `must be an integer from ${min} to ${max}` })
+    .min(min, { error: () => `must be an integer from ${min} to ${max}` })
+    .max(max, { error: () => `must be an integer from ${min} to ${max}` });
+
+const text = (allowed: string, check: (value: string) => boolean) =>
+  z.string({ error: () => allowed }).refine(check, { error: () => allowed });
+
+const dnsLabel = () => text(DNS_LABEL_ALLOWED, isDnsLabel);
+const serviceName = () =>
+  text(
+    `must be a DNS-1123 label of at most ${SERVICE_NAME_MAX} characters (lowercase letters, digits and "-"; "<name>-preview" must still fit in 63)`,
+    (value) => isDnsLabel(value) && value.length <= SERVICE_NAME_MAX,
+  );
+const cpu = () => text(`must be ${CPU_ALLOWED}`, (value) => parseCpu(value) !== undefined);
+const memory = () => text(`must be ${MEMORY_ALLOWED}`, (value) => parseMemory(value) !== undefined);
+const image = () => text(IMAGE_ALLOWED, (value) => parseImageReference(value) !== undefined);
+const gitRevision = () =>
+  text("must be a git commit SHA (7 to 40 lowercase hex characters)", (value) =>
+    /^[0-9a-f]{7,40}$/.test(value),
+  );
+const timestamp = () =>
+  text(
+    'must be an RFC 3339 UTC timestamp such as "2026-11-01T12:00:00Z"',
+    (value) =>
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(value) && !isNaN(Date.parse(value)),
+  );
+const repositoryName = () =>
+  text(
+    'must be a repository path of lowercase letters, digits, ".", "_", "-" and "/" (e.g. "apps/web")',
+    (value) => /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(value),
+  );
+const hostPort = () =>
+  text('must be a registry host with an optional port, e.g. "127.0.0.1:5000"', (value) =>
+    /^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$/.test(value),
+  );
+const awsAccountId = () =>
+  text("must be a 12-digit AWS account id", (value) => /^[0-9]{12}$/.test(value));
+
+/** An object that rejects unknown keys, naming the allowed ones (catches typos like `replica`). */
+const strict = <T extends z.ZodRawShape>(shape: T) =>
+  z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? `allowed keys: ${Object.keys(shape).join(", ")}`
+        : "must be an object",
+  });
+
+const resources = (defaults: { cpu: string; memory: string; cpuLimit: string; memoryLimit: string }) =>
+  strict({
+    requests: strict({ cpu: cpu().default(defaults.cpu), memory: memory().default(defaults.memory) }).default({
+      cpu: defaults.cpu,
+      memory: defaults.memory,
+    }),
+    limits: strict({
+      cpu: cpu().default(defaults.cpuLimit),
+      memory: memory().default(defaults.memoryLimit),
+    }).default({ cpu: defaults.cpuLimit, memory: defaults.memoryLimit }),
+  }).default({
+    requests: { cpu: defaults.cpu, memory: defaults.memory },
+    limits: { cpu: defaults.cpuLimit, memory: defaults.memoryLimit },
+  });
+
+const volume = strict({
+  kind: oneOf(["emptyDir", "pvc"]).default("emptyDir"),
+  size: memory().default("10Gi"),
+  storageClass: z.string().optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// The stack config.
+
+const EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"] as const;
+
+const clusterSchema = z.discriminatedUnion(
+  "kind",
+  [
+    strict({
+      kind: z.literal("existing"),
+      /** kubeconfig context to use; default: the kubeconfig's current context. */
+      context: z.string().optional(),
+      /** Forget objects of an unreachable cluster on destroy (a deleted local cluster). */
+      deleteUnreachable: z.boolean().default(false),
+    }),
+    strict({
+      kind: z.literal("eks"),
+      region: text('must be an AWS region such as "eu-west-1"', (v) =>
+        /^[a-z]{2}(-[a-z]+)+-\d$/.test(v),
+      ),
+      version: text('must be a Kubernetes minor version such as "1.34"', (v) => /^1\.\d{2}$/.test(v)),
+      vpcCidr: text('must be an IPv4 CIDR such as "10.0.0.0/16"', (v) =>
+        /^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/.test(v),
+      ).default("10.0.0.0/16"),
+      availabilityZones: int(2, 3).default(2),
+      endpointPublicAccess: z.boolean().default(false),
+      publicAccessCidrs: z.array(z.string()).default([]),
+      logTypes: z.array(oneOf(EKS_LOG_TYPES)).default([...EKS_LOG_TYPES]),
+      nodeGroup: strict({
+        instanceTypes: z.array(z.string()).min(1).default(["m6i.large"]),
+        minSize: int(1, 100).default(2),
+        desiredSize: int(1, 100).default(2),
+        maxSize: int(1, 100).default(4),
+        diskSizeGiB: int(20, 1000).default(50),
+      }).default({
+        instanceTypes: ["m6i.large"],
+        minSize: 2,
+        desiredSize: 2,
+        maxSize: 4,
+        diskSizeGiB: 50,
+      }),
+      /** Pinned EKS add-on versions (aws eks describe-addon-versions). */
+      addons: strict({
+        vpcCni: z.string().min(1),
+        coreDns: z.string().min(1),
+        kubeProxy: z.string().min(1),
+        podIdentityAgent: z.string().min(1),
+      }),
+    }),
+  ],
+  { error: () => "must be one of: existing, eks" },
+);
+
+const registrySchema = z.discriminatedUnion(
+  "kind",
+  [
+    strict({
+      kind: z.literal("incluster"),
+      repositories: z.array(repositoryName()).min(1),
+      namespace: dnsLabel().default("slipway-registry"),
+      image: image().default(REGISTRY_IMAGE),
+      port: int(1, 65535).default(5000),
+      storage: volume.default({ kind: "emptyDir", size: "10Gi" }),
+      resources: resources({ cpu: "100m", memory: "128Mi", cpuLimit: "500m", memoryLimit: "512Mi" }),
+    }),
+    strict({
+      kind: z.literal("ecr"),
+      repositories: z.array(repositoryName()).min(1),
+      /** Images kept per repository by the lifecycle policy. */
+      keepLastImages: int(1, 10000).default(50),
+      /** Accounts (the prod stack's) allowed to pull. */
+      pullAccountIds: z.array(awsAccountId()).default([]),
+    }),
+    strict({
+      kind: z.literal("external"),
+      url: hostPort(),
+      repositories: z.array(repositoryName()).min(1),
+      insecure: z.boolean().default(false),
+    }),
+  ],
+  { error: () => "must be one of: incluster, ecr, external" },
+);
+
+const buildRunnerSchema = z.discriminatedUnion(
+  "engine",
+  [
+    strict({
+      engine: z.literal("buildkit"),
+      namespace: dnsLabel().default("slipway-build"),
+      image: image().default(BUILDKIT_ROOTLESS_IMAGE),
+      replicas: int(1, 10).default(1),
+      port: int(1, 65535).default(1234),
+      cache: volume.default({ kind: "emptyDir", size: "20Gi" }),
+      certificateValidityDays: int(1, 825).default(365),
+      resources: resources({ cpu: "500m", memory: "1Gi", cpuLimit: "2", memoryLimit: "4Gi" }),
+    }),
+    strict({
+      engine: z.literal("kaniko"),
+      namespace: dnsLabel().default("slipway-build"),
+      /** The maintained fork's executor, pinned by a digest you verified (no default: see pinnedImages.ts). */
+      image: image(),
+      /** Cache repository for --cache-repo. Default: "<first repository>-cache". */
+      cacheRepository: repositoryName().optional(),
+      resources: resources({ cpu: "500m", memory: "1Gi", cpuLimit: "2", memoryLimit: "4Gi" }),
+    }),
+  ],
+  { error: () => "must be one of: buildkit, kaniko" },
+);
+
+const cpuMemory = strict({ cpu: cpu(), memory: memory() });
+
+const stageSchema = strict({
+  name: dnsLabel(),
+  /** The group bound to `teamRole` in the stage namespace. */
+  team: z.string({ error: () => "must be a group name" }).min(1, { error: () => "must be a group name" }),
+  teamRole: oneOf(["view", "edit", "admin"]).default("edit"),
+  podSecurity: oneOf(["privileged", "baseline", "restricted"]).default("restricted"),
+  quota: strict({
+    requestsCpu: cpu(),
+    requestsMemory: memory(),
+    limitsCpu: cpu(),
+    limitsMemory: memory(),
+    pods: int(1, 10000),
+  }),
+  limits: strict({ defaultRequest: cpuMemory, default: cpuMemory, max: cpuMemory }),
+  protect: z.boolean().default(false),
+});
+
+const colorSchema = strict({
+  image: image(),
+  replicas: int(0, 100),
+  /**
+   * Provenance of the image (org.opencontainers.image.revision / .created). `slipway build` always
+   * records both; they may be left out only for a third-party image whose provenance is unknown,
+   * which the policy pack then reports.
+   */
+  revision: gitRevision().optional(),
+  created: timestamp().optional(),
+});
+
+const serviceSchema = strict({
+  name: serviceName(),
+  stage: dnsLabel(),
+  port: int(1, 65535),
+  activeColor: oneOf(["blue", "green"]),
+  /** Replicas the idle color keeps after a release. Default 0. */
+  idleReplicas: int(0, 100).default(0),
+  resources: strict({ requests: cpuMemory, limits: cpuMemory }),
+  readinessPath: z.string().startsWith("/").default("/readyz"),
+  livenessPath: z.string().startsWith("/").default("/healthz"),
+  preStopSleepSeconds: int(0, 300).default(5),
+  terminationGracePeriodSeconds: int(1, 3600).default(30),
+  env: z.record(z.string(), z.string()).default({}),
+  partOf: dnsLabel().default("slipway"),
+  blue: colorSchema,
+  green: colorSchema,
+});
+
+const platformSchema = strict({
+  cluster: clusterSchema,
+  registry: registrySchema,
+  buildRunner: buildRunnerSchema,
+  stages: z.array(stageSchema).min(1, { error: () => "must list at least one stage" }),
+  services: z.array(serviceSchema).default([]),
+});
+
+export type PlatformConfig = z.output<typeof platformSchema>;
+export type ClusterConfig = PlatformConfig["cluster"];
+export type RegistryConfig = PlatformConfig["registry"];
+export type BuildRunnerConfig = PlatformConfig["buildRunner"];
+export type StageConfig = PlatformConfig["stages"][number];
+export type ServiceConfig = PlatformConfig["services"][number];
+export type ColorConfig = ServiceConfig["blue"];
+
+/** The project-level keys, as declared in Pulumi.yaml's `config:` block. */
+export const CONFIG_KEYS = ["cluster", "registry", "buildRunner", "stages", "services"] as const;
+export type RawConfig = Partial<Record<(typeof CONFIG_KEYS)[number], unknown>>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+export interface ConfigProblem {
+  readonly path: ReadonlyArray<string | number>;
+  /** The offending value; undefined when the key is missing. */
+  readonly value?: unknown;
+  readonly message: string;
+}
+
+/** `slipway:services[0].blue.image`. */
+export function keyPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = CONFIG_NAMESPACE + ":";
+  path.forEach((segment, i) => {
+    if (typeof segment === "number") out += `[${segment}]`;
+    else out += (i === 0 ? "" : ".") + String(segment);
+  });
+  return out;
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  const where = keyPath(problem.path);
+  if (problem.value === undefined) return `${where} is missing: it ${problem.message}`;
+  return `${where} ${JSON.stringify(problem.value)} ${problem.message}`;
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: readonly ConfigProblem[]) {
+    super(problems.map(formatProblem).join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function zodProblems(error: z.ZodError): ConfigProblem[] {
+  return error.issues.map((issue): ConfigProblem => {
+    const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
+    if (issue.code === "unrecognized_keys") {
+      return {
+        path: [...path, issue.keys[0]],
+        value: issue.keys.length > 1 ? issue.keys : undefined,
+        message: `is not a known key (${issue.message})`,
+      };
+    }
+    // A discriminated union reports the whole object at the discriminator's path: show the
+    // discriminator's own value.
+    const last = path[path.length - 1];
+    const input = issue.input;
+    if (issue.code === "invalid_union" && isRecord(input) && typeof last === "string") {
+      return { path, value: input[last], message: issue.message };
+    }
+    return { path, value: input, message: issue.message };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks across fields.
+
+function limitsNotBelowRequests(
+  path: Array<string | number>,
+  requests: { cpu: string; memory: string },
+  limits: { cpu: string; memory: string },
+  what = "requests",
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (parseCpu(limits.cpu)! < parseCpu(requests.cpu)!) {
+    problems.push({
+      path: [...path, "limits", "cpu"],
+      value: limits.cpu,
+      message: `must be at least the ${what} cpu ${JSON.stringify(requests.cpu)}`,
+    });
+  }
+  if (parseMemory(limits.memory)! < parseMemory(requests.memory)!) {
+    problems.push({
+      path: [...path, "limits", "memory"],
+      value: limits.memory,
+      message: `must be at least the ${what} memory ${JSON.stringify(requests.memory)}`,
+    });
+  }
+  return problems;
+}
+
+function duplicates(
+  items: ReadonlyArray<{ name: string }>,
+  key: "stages" | "services",
+): ConfigProblem[] {
+  const seen = new Map<string, number>();
+  const problems: ConfigProblem[] = [];
+  items.forEach((item, i) => {
+    const first = seen.get(item.name);
+    if (first !== undefined) {
+      problems.push({
+        path: [key, i, "name"],
+        value: item.name,
+        message: `must be unique: ${keyPath([key, first, "name"])} already uses it`,
+      });
+    } else {
+      seen.set(item.name, i);
+    }
+  });
+  return problems;
+}
+
+function stageProblems(stage: StageConfig, i: number): ConfigProblem[] {
+  const path = ["stages", i, "limits"];
+  const { defaultRequest, default: defaults, max } = stage.limits;
+  return [
+    ...limitsNotBelowRequests(path, defaultRequest, defaults, "defaultRequest").map((p) => ({
+      ...p,
+      path: [...path, "default", p.path[p.path.length - 1]],
+    })),
+    ...limitsNotBelowRequests(path, defaults, max, "default").map((p) => ({
+      ...p,
+      path: [...path, "max", p.path[p.path.length - 1]],
+    })),
+  ];
+}
+
+function serviceProblems(
+  service: ServiceConfig,
+  i: number,
+  stages: ReadonlyMap<string, StageConfig>,
+): ConfigProblem[] {
+  const path = ["services", i];
+  const problems: ConfigProblem[] = [
+    ...limitsNotBelowRequests([...path, "resources"], service.resources.requests, service.resources.limits),
+  ];
+  const active = service[service.activeColor];
+  if (active.replicas < 1) {
+    problems.push({
+      path: [...path, service.activeColor, "replicas"],
+      value: active.replicas,
+      message: `must be at least 1: ${service.activeColor} is the active color and serves live traffic`,
+    });
+  }
+  if (service.terminationGracePeriodSeconds <= service.preStopSleepSeconds) {
+    problems.push({
+      path: [...path, "terminationGracePeriodSeconds"],
+      value: service.terminationGracePeriodSeconds,
+      message: `must be longer than preStopSleepSeconds (${service.preStopSleepSeconds}) so the process still gets time to shut down`,
+    });
+  }
+  const stage = stages.get(service.stage);
+  if (!stage) {
+    problems.push({
+      path: [...path, "stage"],
+      value: service.stage,
+      message: `must be one of the stages: ${[...stages.keys()].join(", ")}`,
+    });
+    return problems;
+  }
+  for (const resource of ["cpu", "memory"] as const) {
+    const parse = resource === "cpu" ? parseCpu : parseMemory;
+    const limit = service.resources.limits[resource];
+    const max = stage.limits.max[resource];
+    if (parse(limit)! > parse(max)!) {
+      problems.push({
+        path: [...path, "resources", "limits", resource],
+        value: limit,
+        message: `must not exceed stage ${JSON.stringify(stage.name)}'s limits.max.${resource} ${JSON.stringify(max)}`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** What each stage's services can request at their peak (both colors full, plus surge). */
+export function stageDemand(config: Pick<PlatformConfig, "services">): Map<string, Footprint> {
+  const demand = new Map<string, Footprint>();
+  for (const service of config.services) {
+    const pods = peakPods(service.blue.replicas, service.green.replicas);
+    const need = footprint(pods, service.resources);
+    demand.set(service.stage, addFootprints(demand.get(service.stage) ?? EMPTY_FOOTPRINT, need));
+  }
+  return demand;
+}
+
+const QUOTA_FORMAT: Record<keyof Footprint, (n: number) => string> = {
+  pods: String,
+  requestsCpu: formatCpu,
+  limitsCpu: formatCpu,
+  requestsMemory: formatMemory,
+  limitsMemory: formatMemory,
+};
+
+function quotaProblems(config: PlatformConfig): ConfigProblem[] {
+  const demand = stageDemand(config);
+  const problems: ConfigProblem[] = [];
+  config.stages.forEach((stage, i) => {
+    const need = demand.get(stage.name);
+    if (!need) return;
+    const quota: Footprint = {
+      pods: stage.quota.pods,
+      requestsCpu: parseCpu(stage.quota.requestsCpu)!,
+      requestsMemory: parseMemory(stage.quota.requestsMemory)!,
+      limitsCpu: parseCpu(stage.quota.limitsCpu)!,
+      limitsMemory: parseMemory(stage.quota.limitsMemory)!,
+    };
+    for (const short of quotaShortfalls(quota, need)) {
+      const value = short.field === "pods" ? stage.quota.pods : stage.quota[short.field];
+      problems.push({
+        path: ["stages", i, "quota", short.field],
+        value,
+        message: `is smaller than what the stage's services can use during a release (both colors at full replicas plus a rolling-update surge): at least ${QUOTA_FORMAT[short.field](short.need)} is needed`,
+      });
+    }
+  });
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points.
+
+/** Validates raw config values (as read from the stack file). Throws ConfigError. */
+export function parsePlatformConfig(raw: RawConfig): PlatformConfig {
+  const parsed = platformSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
+  const config = parsed.data;
+  const stages = new Map(config.stages.map((stage) => [stage.name, stage]));
+  const problems = [
+    ...duplicates(config.stages, "stages"),
+    ...duplicates(config.services, "services"),
+    ...config.stages.flatMap(stageProblems),
+    ...config.services.flatMap((service, i) => serviceProblems(service, i, stages)),
+    ...("resources" in config.buildRunner
+      ? limitsNotBelowRequests(["buildRunner", "resources"], config.buildRunner.resources.requests, config.buildRunner.resources.limits)
+      : []),
+    ...(config.registry.kind === "incluster"
+      ? limitsNotBelowRequests(["registry", "resources"], config.registry.resources.requests, config.registry.resources.limits)
+      : []),
+  ];
+  if (problems.length === 0) problems.push(...quotaProblems(config));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** The colors of a service in a fixed order, for code that treats both alike. */
+export const SERVICE_COLORS = COLORS;
+
+/** The stack's config, read from Pulumi and validated. Errors end the program without a stack trace. */
+export function loadPlatformConfig(): {
+  config: PlatformConfig;
+  kubeconfig: pulumi.Output<string | undefined>;
+} {
+  const stackConfig = new pulumi.Config(CONFIG_NAMESPACE);
+  const raw: RawConfig = Object.fromEntries(CONFIG_KEYS.map((key) => [key, stackConfig.getObject(key)]));
+  let config: PlatformConfig;
+  try {
+    config = parsePlatformConfig(raw);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new pulumi.RunError(`invalid stack configuration:\n${error.message}`);
+    throw error;
+  }
+  return { config, kubeconfig: resolveKubeconfig(stackConfig.getSecret("kubeconfig"), process.env.KUBECONFIG) };
+}
+
+/**
+ * The kubeconfig of an existing cluster: the secret `slipway:kubeconfig` when set, else the first
+ * file of $KUBECONFIG; undefined (inside the output) leaves the provider to its default
+ * (~/.kube/config).
+ */
+export function resolveKubeconfig(
+  fromConfig: pulumi.Output<string> | undefined,
+  kubeconfigEnv: string | undefined,
+): pulumi.Output<string | undefined> {
+  const path = kubeconfigEnv?.split(":").find((p) => p.length > 0);
+  if (path && !fs.existsSync(path)) {
+    throw new pulumi.RunError(
+      `KUBECONFIG names ${JSON.stringify(path)}, which does not exist: point it at a kubeconfig file or unset it`,
+    );
+  }
+  const fromEnv = path ? fs.readFileSync(path, "utf8") : undefined;
+  return pulumi.secret(
+    pulumi.output(fromConfig).apply((value) => (value ? value : fromEnv)),
+  );
+}

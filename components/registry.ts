@@ -1,0 +1,403 @@
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { appLabels, podSecurityLabels } from "./labels";
+import { REGISTRY_IMAGE } from "./pinnedImages";
+import { ContainerResources } from "./quota";
+
+/** Where build runners must be allowed to send traffic to reach the registry. */
+export interface RegistryEgress {
+  /** In-cluster registry: its namespace and pod labels. */
+  readonly namespace?: string;
+  readonly podLabels?: Record<string, string>;
+  /** Out-of-cluster registry (ECR VPC endpoints, an external host): CIDRs. */
+  readonly cidrs?: readonly string[];
+  readonly port: number;
+}
+
+export interface InClusterRegistryArgs {
+  readonly kind: "incluster";
+  readonly repositories: readonly string[];
+  /** Namespace of the registry. Default "slipway-registry". */
+  readonly namespace?: string;
+  /** Registry image pinned by digest. Default: the pinned CNCF Distribution release. */
+  readonly image?: string;
+  /** Service port. Default 5000. */
+  readonly port?: number;
+  /** Blob storage: emptyDir (lost with the pod; fine for a local stack) or a PVC. Default emptyDir 10Gi. */
+  readonly storage?: { readonly kind: "emptyDir" | "pvc"; readonly size: string; readonly storageClass?: string };
+  /** Requests and limits of the registry container. Default 100m/128Mi requests, 500m/512Mi limits. */
+  readonly resources?: ContainerResources;
+}
+
+export interface EcrRegistryArgs {
+  readonly kind: "ecr";
+  readonly repositories: readonly string[];
+  /** Images kept per repository by the lifecycle policy. Default 50. */
+  readonly keepLastImages?: number;
+  /** AWS accounts allowed to pull (the prod stack's account). Default none. */
+  readonly pullAccountIds?: readonly string[];
+  /** Grant push rights to a Kubernetes service account through IRSA. Default none. */
+  readonly pushServiceAccount?: {
+    readonly oidcProviderArn: pulumi.Input<string>;
+    readonly oidcProviderUrl: pulumi.Input<string>;
+    readonly namespace: string;
+    readonly name: string;
+  };
+  /** CIDRs through which nodes reach ECR (the VPC endpoint subnets). Default none. */
+  readonly endpointCidrs?: pulumi.Input<string[]>;
+}
+
+export interface ExternalRegistryArgs {
+  readonly kind: "external";
+  /** host[:port] of an existing registry. */
+  readonly url: string;
+  readonly repositories: readonly string[];
+}
+
+export type RegistryArgs = InClusterRegistryArgs | EcrRegistryArgs | ExternalRegistryArgs;
+
+/** The suffix of each repository's build-cache twin (mutable tags; exempt from immutability). */
+export const CACHE_SUFFIX = "-cache";
+
+/**
+ * A container registry: ECR (immutable, scanned, KMS-encrypted repositories plus a mutable build
+ * cache repository each), a CNCF Distribution registry inside the cluster, or an existing one.
+ */
+export class Registry extends pulumi.ComponentResource {
+  /** host[:port] clients push to and pods pull from. */
+  public readonly host: pulumi.Output<string>;
+  /** Full repository URL per repository name. */
+  public readonly repositoryUrls: pulumi.Output<Record<string, string>>;
+  /** Cache repository URL per repository name (for BuildKit cache export / kaniko --cache-repo). */
+  public readonly cacheRepositoryUrls: pulumi.Output<Record<string, string>>;
+  public readonly egress: pulumi.Output<RegistryEgress>;
+  /** IAM role the build runner's service account assumes to push (ECR with IRSA only). */
+  public readonly pushRoleArn?: pulumi.Output<string>;
+
+  constructor(name: string, args: RegistryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("slipway:registry:Registry", name, {}, opts);
+    let host: pulumi.Output<string>;
+    let egress: pulumi.Output<RegistryEgress>;
+    switch (args.kind) {
+      case "incluster":
+        ({ host, egress } = this.inCluster(name, args));
+        break;
+      case "ecr": {
+        const ecr = this.ecr(name, args);
+        host = ecr.host;
+        egress = ecr.egress;
+        this.pushRoleArn = ecr.pushRoleArn;
+        break;
+      }
+      case "external":
+        host = pulumi.output(args.url);
+        egress = pulumi.output({ cidrs: hostCidrs(args.url), port: portOf(args.url, 443) });
+        break;
+    }
+    this.host = host;
+    this.egress = egress;
+    this.repositoryUrls = host.apply((h) =>
+      Object.fromEntries(args.repositories.map((repo) => [repo, `${h}/${repo}`])),
+    );
+    this.cacheRepositoryUrls = host.apply((h) =>
+      Object.fromEntries(args.repositories.map((repo) => [repo, `${h}/${repo}${CACHE_SUFFIX}`])),
+    );
+    this.registerOutputs({
+      host: this.host,
+      repositoryUrls: this.repositoryUrls,
+      cacheRepositoryUrls: this.cacheRepositoryUrls,
+      egress: this.egress,
+    });
+  }
+
+  private inCluster(name: string, args: InClusterRegistryArgs) {
+    const namespaceName = args.namespace ?? "slipway-registry";
+    const port = args.port ?? 5000;
+    const image = args.image ?? REGISTRY_IMAGE;
+    const storageSpec = args.storage ?? { kind: "emptyDir", size: "10Gi" };
+    const resources = args.resources ?? {
+      requests: { cpu: "100m", memory: "128Mi" },
+      limits: { cpu: "500m", memory: "512Mi" },
+    };
+    const labels = appLabels({ name: "registry", component: "registry", partOf: "slipway" });
+    const selector = { "app.kubernetes.io/name": "registry", "app.kubernetes.io/component": "registry" };
+    const namespace = new k8s.core.v1.Namespace(
+      `${name}-ns`,
+      { metadata: { name: namespaceName, labels: { ...labels, ...podSecurityLabels("restricted") } } },
+      { parent: this },
+    );
+    const ns = namespace.metadata.name;
+
+    const storage =
+      storageSpec.kind === "pvc"
+        ? {
+            persistentVolumeClaim: {
+              claimName: new k8s.core.v1.PersistentVolumeClaim(
+                `${name}-data`,
+                {
+                  metadata: { name: "registry-data", namespace: ns, labels },
+                  spec: {
+                    accessModes: ["ReadWriteOnce"],
+                    storageClassName: storageSpec.storageClass,
+                    resources: { requests: { storage: storageSpec.size } },
+                  },
+                },
+                { parent: this },
+              ).metadata.name,
+            },
+          }
+        : { emptyDir: { sizeLimit: storageSpec.size } };
+
+    const deployment = new k8s.apps.v1.Deployment(
+      `${name}-registry`,
+      {
+        metadata: { name: "registry", namespace: ns, labels },
+        spec: {
+          replicas: 1,
+          // One writer per volume: never two pods on the same blob store during an update.
+          strategy: { type: "Recreate" },
+          selector: { matchLabels: selector },
+          template: {
+            metadata: { labels },
+            spec: {
+              automountServiceAccountToken: false,
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 65534,
+                runAsGroup: 65534,
+                fsGroup: 65534,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              containers: [
+                {
+                  name: "registry",
+                  image,
+                  ports: [{ name: "registry", containerPort: 5000, protocol: "TCP" }],
+                  env: [
+                    { name: "REGISTRY_HTTP_ADDR", value: ":5000" },
+                    { name: "REGISTRY_STORAGE_DELETE_ENABLED", value: "true" },
+                    { name: "OTEL_TRACES_EXPORTER", value: "none" },
+                  ],
+                  resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },
+                  readinessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 5 },
+                  livenessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 10 },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    privileged: false,
+                    capabilities: { drop: ["ALL"] },
+                  },
+                  volumeMounts: [
+                    { name: "data", mountPath: "/var/lib/registry" },
+                    { name: "tmp", mountPath: "/tmp" },
+                  ],
+                },
+              ],
+              volumes: [
+                { name: "data", ...storage },
+                { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+              ],
+            },
+          },
+        },
+      },
+      { parent: this },
+    );
+
+    const service = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: { name: "registry", namespace: ns, labels },
+        spec: {
+          type: "ClusterIP",
+          selector,
+          ports: [{ name: "registry", port, targetPort: "registry", protocol: "TCP" }],
+        },
+      },
+      { parent: this, dependsOn: [deployment] },
+    );
+
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-netpol`,
+      {
+        metadata: { name: "registry", namespace: ns, labels },
+        spec: {
+          podSelector: { matchLabels: selector },
+          policyTypes: ["Ingress", "Egress"],
+          // Pushes come from build runners and pulls from kubelets; the registry itself talks to
+          // nobody.
+          ingress: [{ ports: [{ protocol: "TCP", port: 5000 }] }],
+          egress: [],
+        },
+      },
+      { parent: this },
+    );
+
+    const host = pulumi.interpolate`${service.metadata.name}.${ns}.svc.cluster.local:${port}`;
+    const egress = ns.apply((namespaceName): RegistryEgress => ({
+      namespace: namespaceName,
+      podLabels: selector,
+      port: 5000,
+    }));
+    return { host, egress };
+  }
+
+  private ecr(name: string, args: EcrRegistryArgs) {
+    const protect = { parent: this, protect: true };
+    const key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: `slipway ${name}: ECR image encryption`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+      },
+      protect,
+    );
+
+    const keep = args.keepLastImages ?? 50;
+    const repositories = args.repositories.map((repo) => {
+      const repository = new aws.ecr.Repository(
+        `${name}-${repo.replace(/\//g, "-")}`,
+        {
+          name: repo,
+          imageTagMutability: "IMMUTABLE",
+          imageScanningConfiguration: { scanOnPush: true },
+          encryptionConfigurations: [{ encryptionType: "KMS", kmsKey: key.arn }],
+        },
+        protect,
+      );
+      new aws.ecr.LifecyclePolicy(
+        `${name}-${repo.replace(/\//g, "-")}-lifecycle`,
+        {
+          repository: repository.name,
+          policy: JSON.stringify({
+            rules: [
+              {
+                rulePriority: 1,
+                description: `keep the last ${keep} images`,
+                selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: keep },
+                action: { type: "expire" },
+              },
+            ],
+          }),
+        },
+        { parent: this },
+      );
+      if ((args.pullAccountIds ?? []).length > 0) {
+        new aws.ecr.RepositoryPolicy(
+          `${name}-${repo.replace(/\//g, "-")}-pull`,
+          {
+            repository: repository.name,
+            policy: JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [
+                {
+                  Sid: "CrossAccountPull",
+                  Effect: "Allow",
+                  Principal: { AWS: (args.pullAccountIds ?? []).map((id) => `arn:aws:iam::${id}:root`) },
+                  Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                },
+              ],
+            }),
+          },
+          { parent: this },
+        );
+      }
+      // Build cache: BuildKit rewrites the same cache tag on every build, so tags are mutable.
+      const cache = new aws.ecr.Repository(
+        `${name}-${repo.replace(/\//g, "-")}${CACHE_SUFFIX}`,
+        {
+          name: `${repo}${CACHE_SUFFIX}`,
+          imageTagMutability: "MUTABLE",
+          imageScanningConfiguration: { scanOnPush: true },
+          encryptionConfigurations: [{ encryptionType: "KMS", kmsKey: key.arn }],
+          forceDelete: true,
+        },
+        protect,
+      );
+      return { repository, cache };
+    });
+
+    const host = repositories[0].repository.repositoryUrl.apply((url) => url.split("/")[0]);
+    const egress = pulumi
+      .output(args.endpointCidrs ?? [])
+      .apply((cidrs): RegistryEgress => ({ cidrs, port: 443 }));
+
+    let pushRoleArn: pulumi.Output<string> | undefined;
+    if (args.pushServiceAccount) {
+      const sa = args.pushServiceAccount;
+      const issuer = pulumi.output(sa.oidcProviderUrl).apply((url) => url.replace(/^https:\/\//, ""));
+      const role = new aws.iam.Role(
+        `${name}-push`,
+        {
+          description: `slipway ${name}: image push from ${sa.namespace}/${sa.name} (IRSA)`,
+          assumeRolePolicy: pulumi.all([sa.oidcProviderArn, issuer]).apply(([arn, iss]) =>
+            JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [
+                {
+                  Effect: "Allow",
+                  Principal: { Federated: arn },
+                  Action: "sts:AssumeRoleWithWebIdentity",
+                  Condition: {
+                    StringEquals: {
+                      [`${iss}:sub`]: `system:serviceaccount:${sa.namespace}:${sa.name}`,
+                      [`${iss}:aud`]: "sts.amazonaws.com",
+                    },
+                  },
+                },
+              ],
+            }),
+          ),
+        },
+        { parent: this },
+      );
+      const arns = pulumi.all(
+        repositories.flatMap(({ repository, cache }) => [repository.arn, cache.arn]),
+      );
+      new aws.iam.RolePolicy(
+        `${name}-push`,
+        {
+          role: role.id,
+          policy: pulumi.all([arns, key.arn]).apply(([repoArns, keyArn]) =>
+            JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [
+                { Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+                {
+                  Effect: "Allow",
+                  Action: [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:InitiateLayerUpload",
+                    "ecr:UploadLayerPart",
+                    "ecr:CompleteLayerUpload",
+                    "ecr:PutImage",
+                  ],
+                  Resource: repoArns,
+                },
+                { Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: keyArn },
+              ],
+            }),
+          ),
+        },
+        { parent: this },
+      );
+      pushRoleArn = role.arn;
+    }
+    return { host, egress, pushRoleArn };
+  }
+}
+
+/** A /32 for a literal IPv4 host (loopback registries in tests); no CIDR for a DNS name. */
+function hostCidrs(url: string): string[] {
+  const host = url.split(":")[0];
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) ? [`${host}/32`] : [];
+}
+
+function portOf(url: string, fallback: number): number {
+  const port = url.split(":")[1];
+  return port ? Number(port) : fallback;
+}

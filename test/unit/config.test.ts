@@ -1,0 +1,270 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parsePlatformConfig, stageDemand } from "../../components/config";
+import { REGISTRY_IMAGE } from "../../components/pinnedImages";
+
+const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
+const IMAGE = `ghcr.io/acme/web:1.0.0@${DIGEST}`;
+
+/** A valid config; each bad-input case changes one value of it. */
+function validConfig(): any {
+  return {
+    cluster: { kind: "existing" },
+    registry: { kind: "incluster", repositories: ["apps/web"] },
+    buildRunner: { engine: "buildkit" },
+    stages: [
+      {
+        name: "dev",
+        team: "devs",
+        quota: { requestsCpu: "2", requestsMemory: "4Gi", limitsCpu: "4", limitsMemory: "8Gi", pods: 20 },
+        limits: {
+          defaultRequest: { cpu: "50m", memory: "64Mi" },
+          default: { cpu: "250m", memory: "256Mi" },
+          max: { cpu: "1", memory: "1Gi" },
+        },
+      },
+    ],
+    services: [
+      {
+        name: "web",
+        stage: "dev",
+        port: 8080,
+        activeColor: "blue",
+        resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+        blue: { image: IMAGE, replicas: 2, revision: "0123456789abcdef0123456789abcdef01234567", created: "2026-11-01T12:00:00Z" },
+        green: { image: IMAGE, replicas: 0, revision: "0123456", created: "2026-11-01T12:00:00Z" },
+      },
+    ],
+  };
+}
+
+/** Sets `value` at a dotted path ("services.0.blue.image"); undefined deletes the key. */
+function withChange(path: string, value: unknown): any {
+  const config = validConfig();
+  const keys = path.split(".");
+  const last = keys.pop()!;
+  const parent = keys.reduce((node, key) => node[key], config);
+  if (value === undefined) delete parent[last];
+  else parent[last] = value;
+  return config;
+}
+
+function errorOf(raw: unknown): string {
+  try {
+    parsePlatformConfig(raw as any);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("parsePlatformConfig: valid input", () => {
+  it("applies the documented defaults", () => {
+    const config = parsePlatformConfig(validConfig());
+    expect(config.registry).toMatchObject({
+      kind: "incluster",
+      namespace: "slipway-registry",
+      image: REGISTRY_IMAGE,
+      port: 5000,
+      storage: { kind: "emptyDir", size: "10Gi" },
+    });
+    expect(config.buildRunner).toMatchObject({ engine: "buildkit", namespace: "slipway-build", port: 1234, replicas: 1 });
+    expect(config.stages[0]).toMatchObject({ podSecurity: "restricted", teamRole: "edit", protect: false });
+    expect(config.services[0]).toMatchObject({
+      idleReplicas: 0,
+      readinessPath: "/readyz",
+      livenessPath: "/healthz",
+      preStopSleepSeconds: 5,
+      terminationGracePeriodSeconds: 30,
+    });
+  });
+
+  it("computes stage demand as both colors at full size plus one surge pod", () => {
+    const demand = stageDemand(parsePlatformConfig(validConfig())).get("dev")!;
+    // 2 * max(2, 0) + 1 = 5 pods of 100m/128Mi requests and 500m/256Mi limits.
+    expect(demand).toEqual({
+      pods: 5,
+      requestsCpu: 500,
+      requestsMemory: 5 * 128 * 2 ** 20,
+      limitsCpu: 2500,
+      limitsMemory: 5 * 256 * 2 ** 20,
+    });
+  });
+
+  it("accepts a quota exactly at the demand", () => {
+    const config = validConfig();
+    config.stages[0].quota = { requestsCpu: "500m", requestsMemory: "640Mi", limitsCpu: "2500m", limitsMemory: "1280Mi", pods: 5 };
+    expect(() => parsePlatformConfig(config)).not.toThrow();
+  });
+});
+
+describe("parsePlatformConfig: bad input names the key, the value and what is allowed", () => {
+  it.each([
+    [
+      "image without digest",
+      withChange("services.0.blue.image", "nginx:latest"),
+      'slipway:services[0].blue.image "nginx:latest" must be pinned by digest (repo@sha256:<64 hex>)',
+    ],
+    [
+      "cpu quantity",
+      withChange("services.0.resources.requests.cpu", "100 millicores"),
+      'slipway:services[0].resources.requests.cpu "100 millicores" must be a CPU quantity such as "250m", "1" or "1.5"',
+    ],
+    [
+      "memory quantity",
+      withChange("stages.0.quota.requestsMemory", "4GB"),
+      'slipway:stages[0].quota.requestsMemory "4GB" must be a memory quantity such as "128Mi", "1Gi" or "500M"',
+    ],
+    [
+      "negative replicas",
+      withChange("services.0.green.replicas", -1),
+      "slipway:services[0].green.replicas -1 must be an integer from 0 to 100",
+    ],
+    [
+      "fractional replicas",
+      withChange("services.0.blue.replicas", 1.5),
+      "slipway:services[0].blue.replicas 1.5 must be an integer from 0 to 100",
+    ],
+    [
+      "port out of range",
+      withChange("services.0.port", 70000),
+      "slipway:services[0].port 70000 must be an integer from 1 to 65535",
+    ],
+    [
+      "port as text",
+      withChange("services.0.port", "http"),
+      'slipway:services[0].port "http" must be an integer from 1 to 65535',
+    ],
+    [
+      "stage name not DNS-1123",
+      withChange("stages.0.name", "Dev_Stage"),
+      'slipway:stages[0].name "Dev_Stage" must be a DNS-1123 label (lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters)',
+    ],
+    [
+      "stage name over 63 characters",
+      withChange("stages.0.name", "a".repeat(64)),
+      `slipway:stages[0].name "${"a".repeat(64)}" must be a DNS-1123 label (lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters)`,
+    ],
+    [
+      "service name too long for its preview Service",
+      withChange("services.0.name", "s".repeat(56)),
+      `slipway:services[0].name "${"s".repeat(56)}" must be a DNS-1123 label of at most 55 characters (lowercase letters, digits and "-"; "<name>-preview" must still fit in 63)`,
+    ],
+    [
+      "service in an unknown stage",
+      withChange("services.0.stage", "qa"),
+      'slipway:services[0].stage "qa" must be one of the stages: dev',
+    ],
+    [
+      "activeColor other than blue or green",
+      withChange("services.0.activeColor", "red"),
+      'slipway:services[0].activeColor "red" must be one of: blue, green',
+    ],
+    [
+      "active color with 0 replicas",
+      withChange("services.0.blue.replicas", 0),
+      "slipway:services[0].blue.replicas 0 must be at least 1: blue is the active color and serves live traffic",
+    ],
+    [
+      "unknown cluster kind",
+      withChange("cluster.kind", "gke"),
+      'slipway:cluster.kind "gke" must be one of: existing, eks',
+    ],
+    [
+      "unknown registry kind",
+      withChange("registry.kind", "harbor"),
+      'slipway:registry.kind "harbor" must be one of: incluster, ecr, external',
+    ],
+    [
+      "unknown builder engine",
+      withChange("buildRunner.engine", "docker"),
+      'slipway:buildRunner.engine "docker" must be one of: buildkit, kaniko',
+    ],
+    [
+      "limits below requests",
+      withChange("services.0.resources.limits.memory", "64Mi"),
+      'slipway:services[0].resources.limits.memory "64Mi" must be at least the requests memory "128Mi"',
+    ],
+    [
+      "limit over the stage LimitRange max",
+      withChange("services.0.resources.limits.cpu", "2"),
+      "slipway:services[0].resources.limits.cpu \"2\" must not exceed stage \"dev\"'s limits.max.cpu \"1\"",
+    ],
+    [
+      "LimitRange default below defaultRequest",
+      withChange("stages.0.limits.default", { cpu: "10m", memory: "256Mi" }),
+      'slipway:stages[0].limits.default.cpu "10m" must be at least the defaultRequest cpu "50m"',
+    ],
+    [
+      "quota smaller than both colors at full size plus surge",
+      withChange("stages.0.quota.pods", 4),
+      "slipway:stages[0].quota.pods 4 is smaller than what the stage's services can use during a release (both colors at full replicas plus a rolling-update surge): at least 5 is needed",
+    ],
+    [
+      "quota memory too small",
+      withChange("stages.0.quota.limitsMemory", "1Gi"),
+      'slipway:stages[0].quota.limitsMemory "1Gi" is smaller than what the stage\'s services can use during a release (both colors at full replicas plus a rolling-update surge): at least 1280Mi is needed',
+    ],
+    [
+      "a misspelt key",
+      withChange("services.0.replica", 3),
+      "slipway:services[0].replica is missing: it is not a known key (allowed keys: name, stage, port, activeColor, idleReplicas, resources, readinessPath, livenessPath, preStopSleepSeconds, terminationGracePeriodSeconds, env, partOf, blue, green)",
+    ],
+    [
+      "missing port",
+      withChange("services.0.port", undefined),
+      "slipway:services[0].port is missing: it must be an integer from 1 to 65535",
+    ],
+    [
+      "revision that is not a git SHA",
+      withChange("services.0.blue.revision", "v1.0.0"),
+      'slipway:services[0].blue.revision "v1.0.0" must be a git commit SHA (7 to 40 lowercase hex characters)',
+    ],
+    [
+      "created that is not RFC 3339",
+      withChange("services.0.blue.created", "yesterday"),
+      'slipway:services[0].blue.created "yesterday" must be an RFC 3339 UTC timestamp such as "2026-11-01T12:00:00Z"',
+    ],
+    [
+      "grace period not longer than the preStop sleep",
+      withChange("services.0.terminationGracePeriodSeconds", 5),
+      "slipway:services[0].terminationGracePeriodSeconds 5 must be longer than preStopSleepSeconds (5) so the process still gets time to shut down",
+    ],
+    [
+      "kaniko without an image",
+      withChange("buildRunner", { engine: "kaniko" }),
+      "slipway:buildRunner.image is missing: it must be pinned by digest (repo@sha256:<64 hex>)",
+    ],
+    [
+      "no stages",
+      withChange("stages", []),
+      "slipway:stages [] must list at least one stage",
+    ],
+  ])("%s", (_case, raw, message) => {
+    expect(errorOf(raw)).toBe(message);
+  });
+
+  it("rejects duplicate stage names", () => {
+    const config = validConfig();
+    config.stages.push({ ...config.stages[0] });
+    expect(errorOf(config)).toBe('slipway:stages[1].name "dev" must be unique: slipway:stages[0].name already uses it');
+  });
+
+  it("rejects duplicate service names", () => {
+    const config = validConfig();
+    config.services.push({ ...config.services[0] });
+    expect(errorOf(config).split("\n")[0]).toBe(
+      'slipway:services[1].name "web" must be unique: slipway:services[0].name already uses it',
+    );
+  });
+
+  it("reports every problem, one per line", () => {
+    const config = validConfig();
+    config.services[0].port = 0;
+    config.services[0].activeColor = "red";
+    expect(errorOf(config).split("\n")).toEqual([
+      "slipway:services[0].port 0 must be an integer from 1 to 65535",
+      'slipway:services[0].activeColor "red" must be one of: blue, green',
+    ]);
+  });
+});

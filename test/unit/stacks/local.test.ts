@@ -1,0 +1,89 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { output, recorded, resource, runProgram } from "../harness";
+import { T, blueGreenResources, buildKitResources, stageResources } from "./expected";
+
+let outputs: Record<string, any>;
+
+beforeAll(async () => {
+  delete process.env.KUBECONFIG;
+  outputs = await runProgram("local");
+});
+
+describe("stack local (Pulumi.local.yaml under mocks)", () => {
+  it("declares exactly the local platform", () => {
+    const expected = [
+      `${T.stack} slipway-local`,
+      `${T.cluster} cluster`,
+      `${T.k8sProvider} cluster-k8s`,
+      `${T.registry} registry`,
+      `${T.namespace} registry-ns`,
+      `${T.deployment} registry-registry`,
+      `${T.service} registry-service`,
+      `${T.networkPolicy} registry-netpol`,
+      ...buildKitResources({ pvcCache: false }),
+      `${T.staged} stages`,
+      ...stageResources("dev"),
+      ...stageResources("staging"),
+      ...stageResources("prod"),
+      ...blueGreenResources("podinfo"),
+    ];
+    expect(recorded.map((r) => `${r.type} ${r.name}`).sort()).toEqual(expected.sort());
+  });
+
+  it("uses only the Kubernetes provider and Node dynamic providers", () => {
+    expect(recorded.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
+    expect(resource(T.k8sProvider, "cluster-k8s").inputs.deleteUnreachable).toBe("true");
+  });
+
+  it("keeps the registry and caches on emptyDir and Services on ClusterIP", () => {
+    expect(recorded.filter((r) => r.type === T.pvc)).toEqual([]);
+    for (const service of recorded.filter((r) => r.type === T.service)) {
+      expect(service.inputs.spec.type).toBe("ClusterIP");
+    }
+  });
+
+  it("enforces restricted Pod Security in every stage and sizes prod larger", () => {
+    for (const stage of ["dev", "staging", "prod"]) {
+      expect(resource(T.namespace, `stages-${stage}`).inputs.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe(
+        "restricted",
+      );
+    }
+    expect(resource(T.quota, "stages-prod-quota").inputs.spec.hard).toEqual({
+      "requests.cpu": "4",
+      "requests.memory": "8Gi",
+      "limits.cpu": "8",
+      "limits.memory": "16Gi",
+      pods: "50",
+    });
+    expect(resource(T.roleBinding, "stages-staging-team").inputs.roleRef.name).toBe("view");
+  });
+
+  it("serves podinfo from blue with green idle at 0", async () => {
+    expect(resource(T.service, "podinfo-live").inputs.spec.selector).toEqual({
+      "app.kubernetes.io/name": "podinfo",
+      "slipway.dev/color": "blue",
+    });
+    expect(resource(T.deployment, "podinfo-blue").inputs.spec.replicas).toBe(2);
+    expect(resource(T.deployment, "podinfo-green").inputs.spec.replicas).toBe(0);
+    expect(resource(T.deployment, "podinfo-blue").inputs.metadata.namespace).toBe("dev");
+    expect(await output(outputs.blueGreen)).toEqual([
+      {
+        name: "podinfo",
+        stage: "dev",
+        liveService: "podinfo",
+        previewService: "podinfo-preview",
+        activeColor: "blue",
+        images: {
+          blue: "ghcr.io/stefanprodan/podinfo@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94",
+          green: "ghcr.io/stefanprodan/podinfo@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94",
+        },
+      },
+    ]);
+  });
+
+  it("exports the in-cluster registry and the BuildKit endpoint", async () => {
+    expect(await output(outputs.registryHost)).toBe("registry.slipway-registry.svc.cluster.local:5000");
+    expect(await output(outputs.buildkitEndpoint)).toBe("tcp://buildkitd.slipway-build.svc.cluster.local:1234");
+    expect(await output(outputs.stageNamespaces)).toEqual({ dev: "dev", staging: "staging", prod: "prod" });
+  });
+});

@@ -1,0 +1,28 @@
+import { defineConfig } from "vitest/config";
+
+// Three suites, from fast to real: `make test-unit`, `make test-policy`, `make test-integration`.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          // Suites share one embedded cluster and Pulumi backend: run files one at a time.
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
+    ],
+  },
+});
