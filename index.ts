@@ -18,7 +18,10 @@ const cluster = new Cluster(
 );
 const onCluster = { providers: { kubernetes: cluster.provider } };
 
-const builderServiceAccount = { namespace: config.buildRunner.namespace, name: config.buildRunner.engine };
+const builderServiceAccount = {
+  namespace: config.buildRunner.namespace,
+  name: config.buildRunner.engine,
+};
 const registry = new Registry(
   "registry",
   config.registry.kind === "ecr"
@@ -27,7 +30,11 @@ const registry = new Registry(
         endpointCidrs: cluster.privateSubnetCidrs,
         pushServiceAccount:
           cluster.oidcProviderArn && cluster.oidcProviderUrl
-            ? { oidcProviderArn: cluster.oidcProviderArn, oidcProviderUrl: cluster.oidcProviderUrl, ...builderServiceAccount }
+            ? {
+                oidcProviderArn: cluster.oidcProviderArn,
+                oidcProviderUrl: cluster.oidcProviderUrl,
+                ...builderServiceAccount,
+              }
             : undefined,
       }
     : config.registry,
@@ -74,15 +81,15 @@ export const buildkitClientSecret = buildRunner.clientSecretName;
 export const stageNamespaces = stages.namespaces;
 export const blueGreen = pulumi.all(
   services.map((svc, i) =>
-    pulumi.all([svc.liveServiceName, svc.previewServiceName, svc.activeColor, svc.images]).apply(
-      ([live, preview, activeColor, images]) => ({
+    pulumi
+      .all([svc.liveServiceName, svc.previewServiceName, svc.activeColor, svc.images])
+      .apply(([live, preview, activeColor, images]) => ({
         name: config.services[i].name,
         stage: config.services[i].stage,
         liveService: live,
         previewService: preview,
         activeColor,
         images,
-      }),
-    ),
+      })),
   ),
 );

@@ -18,7 +18,8 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts"],
           environment: "node",
           // Suites share one embedded cluster and Pulumi backend: run files one at a time.
-          fileParallelism: false,
+          pool: "forks",
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 600_000,
           hookTimeout: 600_000,
         },

@@ -132,7 +132,11 @@ export class BlueGreenService extends pulumi.ComponentResource {
     this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
       `${name}-pdb`,
       {
-        metadata: { name: names.disruptionBudget, namespace: args.namespace, labels: serviceLabels },
+        metadata: {
+          name: names.disruptionBudget,
+          namespace: args.namespace,
+          labels: serviceLabels,
+        },
         spec: {
           maxUnavailable: 1,
           selector: { matchLabels: colorSelector(name, args.activeColor) },
@@ -173,7 +177,12 @@ export class BlueGreenService extends pulumi.ComponentResource {
     }
     const selector = colorSelector(name, color);
     const podLabels = {
-      ...appLabels({ name, version: imageVersion(image), component: "app", partOf: settings.partOf }),
+      ...appLabels({
+        name,
+        version: imageVersion(image),
+        component: "app",
+        partOf: settings.partOf,
+      }),
       ...selector,
     };
     return new k8s.apps.v1.Deployment(

@@ -26,7 +26,11 @@ export interface BuildKitArgs extends CommonArgs {
   /** mTLS port of the buildkitd Service. Default 1234. */
   readonly port?: number;
   /** Local build cache: emptyDir or a PVC. Default emptyDir 20Gi. */
-  readonly cache?: { readonly kind: "emptyDir" | "pvc"; readonly size: string; readonly storageClass?: string };
+  readonly cache?: {
+    readonly kind: "emptyDir" | "pvc";
+    readonly size: string;
+    readonly storageClass?: string;
+  };
   /** Validity of the generated certificates, renewed by `up` 30 days before expiry. Default 365. */
   readonly certificateValidityDays?: number;
 }
@@ -95,13 +99,21 @@ export class BuildRunner extends pulumi.ComponentResource {
     const serviceAccount = new k8s.core.v1.ServiceAccount(
       `${name}-sa`,
       {
-        metadata: { name: args.engine, namespace: ns, labels, annotations: args.serviceAccountAnnotations },
+        metadata: {
+          name: args.engine,
+          namespace: ns,
+          labels,
+          annotations: args.serviceAccountAnnotations,
+        },
         automountServiceAccountToken: false,
       },
       { parent: this },
     );
 
-    const podSelector = { "app.kubernetes.io/name": "build-runner", "app.kubernetes.io/component": args.engine };
+    const podSelector = {
+      "app.kubernetes.io/name": "build-runner",
+      "app.kubernetes.io/component": args.engine,
+    };
     new k8s.networking.v1.NetworkPolicy(
       `${name}-egress`,
       {
@@ -116,7 +128,9 @@ export class BuildRunner extends pulumi.ComponentResource {
               to: target.namespace
                 ? [
                     {
-                      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": target.namespace } },
+                      namespaceSelector: {
+                        matchLabels: { "kubernetes.io/metadata.name": target.namespace },
+                      },
                       podSelector: { matchLabels: target.podLabels ?? {} },
                     },
                   ]
@@ -138,7 +152,10 @@ export class BuildRunner extends pulumi.ComponentResource {
       this.jobTemplate = kanikoJobTemplate(args, ns, serviceAccount.metadata.name, podSelector);
       new k8s.core.v1.ConfigMap(
         `${name}-job-template`,
-        { metadata: { name: "kaniko-job-template", namespace: ns, labels }, data: { "job.json": this.jobTemplate } },
+        {
+          metadata: { name: "kaniko-job-template", namespace: ns, labels },
+          data: { "job.json": this.jobTemplate },
+        },
         { parent: this },
       );
     }
@@ -234,7 +251,11 @@ export class BuildRunner extends pulumi.ComponentResource {
           }
         : { emptyDir: { sizeLimit: cache.size } };
 
-    const probe = { exec: { command: ["buildctl", "debug", "workers"] }, periodSeconds: 10, timeoutSeconds: 5 };
+    const probe = {
+      exec: { command: ["buildctl", "debug", "workers"] },
+      periodSeconds: 10,
+      timeoutSeconds: 5,
+    };
     const deployment = new k8s.apps.v1.Deployment(
       `${name}-buildkitd`,
       {
@@ -280,7 +301,10 @@ export class BuildRunner extends pulumi.ComponentResource {
                     "--oci-worker-no-process-sandbox",
                   ],
                   ports: [{ name: "buildkitd", containerPort: port, protocol: "TCP" }],
-                  resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },
+                  resources: {
+                    requests: { ...resources.requests },
+                    limits: { ...resources.limits },
+                  },
                   readinessProbe: probe,
                   livenessProbe: { ...probe, initialDelaySeconds: 10 },
                   securityContext: { privileged: false },
@@ -385,7 +409,10 @@ function kanikoJobTemplate(
                       "--label=org.opencontainers.image.version=${VERSION}",
                       "--label=org.opencontainers.image.source=${SOURCE}",
                     ],
-                    resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },
+                    resources: {
+                      requests: { ...resources.requests },
+                      limits: { ...resources.limits },
+                    },
                     securityContext: { allowPrivilegeEscalation: false, privileged: false },
                   },
                 ],

@@ -47,7 +47,10 @@ export type ClusterArgs = ExistingClusterArgs | EksClusterArgs;
 const ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
 
 /** Subnet CIDRs: /20s from the VPC range, private ones first, then public ones. */
-export function subnetCidrs(vpcCidr: string, zones: number): { private: string[]; public: string[] } {
+export function subnetCidrs(
+  vpcCidr: string,
+  zones: number,
+): { private: string[]; public: string[] } {
   const [base, prefix] = vpcCidr.split("/");
   const octets = base.split(".").map(Number);
   const start = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
@@ -118,7 +121,12 @@ export class Cluster extends pulumi.ComponentResource {
 
     const vpc = new aws.ec2.Vpc(
       `${name}-vpc`,
-      { cidrBlock: vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { Name: `${name}-vpc` } },
+      {
+        cidrBlock: vpcCidr,
+        enableDnsHostnames: true,
+        enableDnsSupport: true,
+        tags: { Name: `${name}-vpc` },
+      },
       child,
     );
     const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id }, child);
@@ -138,12 +146,20 @@ export class Cluster extends pulumi.ComponentResource {
         },
         child,
       );
-      new aws.ec2.RouteTableAssociation(`${name}-public-${i}`, { subnetId: subnet.id, routeTableId: publicRoutes.id }, child);
+      new aws.ec2.RouteTableAssociation(
+        `${name}-public-${i}`,
+        { subnetId: subnet.id, routeTableId: publicRoutes.id },
+        child,
+      );
       return subnet;
     });
     // One NAT gateway: nodes reach AWS APIs through VPC endpoints; the NAT is for everything else.
     const natIp = new aws.ec2.Eip(`${name}-nat`, { domain: "vpc" }, child);
-    const nat = new aws.ec2.NatGateway(`${name}-nat`, { subnetId: publicSubnets[0].id, allocationId: natIp.id }, child);
+    const nat = new aws.ec2.NatGateway(
+      `${name}-nat`,
+      { subnetId: publicSubnets[0].id, allocationId: natIp.id },
+      child,
+    );
     const privateRoutes = new aws.ec2.RouteTable(
       `${name}-private`,
       { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }] },
@@ -160,7 +176,11 @@ export class Cluster extends pulumi.ComponentResource {
         },
         child,
       );
-      new aws.ec2.RouteTableAssociation(`${name}-private-${i}`, { subnetId: subnet.id, routeTableId: privateRoutes.id }, child);
+      new aws.ec2.RouteTableAssociation(
+        `${name}-private-${i}`,
+        { subnetId: subnet.id, routeTableId: privateRoutes.id },
+        child,
+      );
       return subnet;
     });
     const privateSubnetIds = privateSubnets.map((s) => s.id);
@@ -203,7 +223,11 @@ export class Cluster extends pulumi.ComponentResource {
 
     const secretsKey = new aws.kms.Key(
       `${name}-secrets`,
-      { description: `slipway ${name}: EKS secrets encryption`, enableKeyRotation: true, deletionWindowInDays: 30 },
+      {
+        description: `slipway ${name}: EKS secrets encryption`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+      },
       { parent: this, protect: true },
     );
 
@@ -212,7 +236,11 @@ export class Cluster extends pulumi.ComponentResource {
         Version: "2012-10-17",
         Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
       });
-    const clusterRole = new aws.iam.Role(`${name}-cluster`, { assumeRolePolicy: assumeBy("eks.amazonaws.com") }, child);
+    const clusterRole = new aws.iam.Role(
+      `${name}-cluster`,
+      { assumeRolePolicy: assumeBy("eks.amazonaws.com") },
+      child,
+    );
     new aws.iam.RolePolicyAttachment(
       `${name}-cluster`,
       { role: clusterRole.name, policyArn: "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy" },
@@ -228,7 +256,9 @@ export class Cluster extends pulumi.ComponentResource {
           subnetIds: privateSubnetIds,
           endpointPrivateAccess: true,
           endpointPublicAccess: args.endpointPublicAccess ?? false,
-          publicAccessCidrs: args.endpointPublicAccess ? [...(args.publicAccessCidrs ?? [])] : undefined,
+          publicAccessCidrs: args.endpointPublicAccess
+            ? [...(args.publicAccessCidrs ?? [])]
+            : undefined,
         },
         encryptionConfig: { resources: ["secrets"], provider: { keyArn: secretsKey.arn } },
         enabledClusterLogTypes: [...(args.logTypes ?? ALL_LOG_TYPES)],
@@ -244,13 +274,22 @@ export class Cluster extends pulumi.ComponentResource {
       child,
     );
 
-    const nodeRole = new aws.iam.Role(`${name}-nodes`, { assumeRolePolicy: assumeBy("ec2.amazonaws.com") }, child);
+    const nodeRole = new aws.iam.Role(
+      `${name}-nodes`,
+      { assumeRolePolicy: assumeBy("ec2.amazonaws.com") },
+      child,
+    );
     const nodePolicies = [
       "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
       "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
       "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
     ].map(
-      (policyArn, i) => new aws.iam.RolePolicyAttachment(`${name}-nodes-${i}`, { role: nodeRole.name, policyArn }, child),
+      (policyArn, i) =>
+        new aws.iam.RolePolicyAttachment(
+          `${name}-nodes-${i}`,
+          { role: nodeRole.name, policyArn },
+          child,
+        ),
     );
     const nodeGroup = new aws.eks.NodeGroup(
       `${name}-nodes`,
@@ -295,7 +334,9 @@ export class Cluster extends pulumi.ComponentResource {
         JSON.stringify({
           apiVersion: "v1",
           kind: "Config",
-          clusters: [{ name: clusterName, cluster: { server: endpoint, "certificate-authority-data": ca } }],
+          clusters: [
+            { name: clusterName, cluster: { server: endpoint, "certificate-authority-data": ca } },
+          ],
           contexts: [{ name: clusterName, context: { cluster: clusterName, user: clusterName } }],
           "current-context": clusterName,
           users: [

@@ -10,7 +10,14 @@ import { z } from "zod";
 import { IMAGE_ALLOWED, parseImageReference } from "./image";
 import { BUILDKIT_ROOTLESS_IMAGE, REGISTRY_IMAGE } from "./pinnedImages";
 import { COLORS, DNS_LABEL_ALLOWED, SERVICE_NAME_MAX, isDnsLabel } from "./naming";
-import { CPU_ALLOWED, MEMORY_ALLOWED, formatCpu, formatMemory, parseCpu, parseMemory } from "./quantity";
+import {
+  CPU_ALLOWED,
+  MEMORY_ALLOWED,
+  formatCpu,
+  formatMemory,
+  parseCpu,
+  parseMemory,
+} from "./quantity";
 import {
   EMPTY_FOOTPRINT,
   Footprint,
@@ -78,9 +85,17 @@ const strict = <T extends z.ZodRawShape>(shape: T) =>
         : "must be an object",
   });
 
-const resources = (defaults: { cpu: string; memory: string; cpuLimit: string; memoryLimit: string }) =>
+const resources = (defaults: {
+  cpu: string;
+  memory: string;
+  cpuLimit: string;
+  memoryLimit: string;
+}) =>
   strict({
-    requests: strict({ cpu: cpu().default(defaults.cpu), memory: memory().default(defaults.memory) }).default({
+    requests: strict({
+      cpu: cpu().default(defaults.cpu),
+      memory: memory().default(defaults.memory),
+    }).default({
       cpu: defaults.cpu,
       memory: defaults.memory,
     }),
@@ -119,7 +134,9 @@ const clusterSchema = z.discriminatedUnion(
       region: text('must be an AWS region such as "eu-west-1"', (v) =>
         /^[a-z]{2}(-[a-z]+)+-\d$/.test(v),
       ),
-      version: text('must be a Kubernetes minor version such as "1.34"', (v) => /^1\.\d{2}$/.test(v)),
+      version: text('must be a Kubernetes minor version such as "1.34"', (v) =>
+        /^1\.\d{2}$/.test(v),
+      ),
       vpcCidr: text('must be an IPv4 CIDR such as "10.0.0.0/16"', (v) =>
         /^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/.test(v),
       ).default("10.0.0.0/16"),
@@ -162,7 +179,12 @@ const registrySchema = z.discriminatedUnion(
       image: image().default(REGISTRY_IMAGE),
       port: int(1, 65535).default(5000),
       storage: volume.default({ kind: "emptyDir", size: "10Gi" }),
-      resources: resources({ cpu: "100m", memory: "128Mi", cpuLimit: "500m", memoryLimit: "512Mi" }),
+      resources: resources({
+        cpu: "100m",
+        memory: "128Mi",
+        cpuLimit: "500m",
+        memoryLimit: "512Mi",
+      }),
     }),
     strict({
       kind: z.literal("ecr"),
@@ -213,7 +235,9 @@ const cpuMemory = strict({ cpu: cpu(), memory: memory() });
 const stageSchema = strict({
   name: dnsLabel(),
   /** The group bound to `teamRole` in the stage namespace. */
-  team: z.string({ error: () => "must be a group name" }).min(1, { error: () => "must be a group name" }),
+  team: z
+    .string({ error: () => "must be a group name" })
+    .min(1, { error: () => "must be a group name" }),
   teamRole: oneOf(["view", "edit", "admin"]).default("edit"),
   podSecurity: oneOf(["privileged", "baseline", "restricted"]).default("restricted"),
   quota: strict({
@@ -405,7 +429,11 @@ function serviceProblems(
 ): ConfigProblem[] {
   const path = ["services", i];
   const problems: ConfigProblem[] = [
-    ...limitsNotBelowRequests([...path, "resources"], service.resources.requests, service.resources.limits),
+    ...limitsNotBelowRequests(
+      [...path, "resources"],
+      service.resources.requests,
+      service.resources.limits,
+    ),
   ];
   const active = service[service.activeColor];
   if (active.replicas < 1) {
@@ -505,10 +533,18 @@ export function parsePlatformConfig(raw: RawConfig): PlatformConfig {
     ...config.stages.flatMap(stageProblems),
     ...config.services.flatMap((service, i) => serviceProblems(service, i, stages)),
     ...("resources" in config.buildRunner
-      ? limitsNotBelowRequests(["buildRunner", "resources"], config.buildRunner.resources.requests, config.buildRunner.resources.limits)
+      ? limitsNotBelowRequests(
+          ["buildRunner", "resources"],
+          config.buildRunner.resources.requests,
+          config.buildRunner.resources.limits,
+        )
       : []),
     ...(config.registry.kind === "incluster"
-      ? limitsNotBelowRequests(["registry", "resources"], config.registry.resources.requests, config.registry.resources.limits)
+      ? limitsNotBelowRequests(
+          ["registry", "resources"],
+          config.registry.resources.requests,
+          config.registry.resources.limits,
+        )
       : []),
   ];
   if (problems.length === 0) problems.push(...quotaProblems(config));
@@ -525,15 +561,21 @@ export function loadPlatformConfig(): {
   kubeconfig: pulumi.Output<string | undefined>;
 } {
   const stackConfig = new pulumi.Config(CONFIG_NAMESPACE);
-  const raw: RawConfig = Object.fromEntries(CONFIG_KEYS.map((key) => [key, stackConfig.getObject(key)]));
+  const raw: RawConfig = Object.fromEntries(
+    CONFIG_KEYS.map((key) => [key, stackConfig.getObject(key)]),
+  );
   let config: PlatformConfig;
   try {
     config = parsePlatformConfig(raw);
   } catch (error) {
-    if (error instanceof ConfigError) throw new pulumi.RunError(`invalid stack configuration:\n${error.message}`);
+    if (error instanceof ConfigError)
+      throw new pulumi.RunError(`invalid stack configuration:\n${error.message}`);
     throw error;
   }
-  return { config, kubeconfig: resolveKubeconfig(stackConfig.getSecret("kubeconfig"), process.env.KUBECONFIG) };
+  return {
+    config,
+    kubeconfig: resolveKubeconfig(stackConfig.getSecret("kubeconfig"), process.env.KUBECONFIG),
+  };
 }
 
 /**
@@ -552,7 +594,5 @@ export function resolveKubeconfig(
     );
   }
   const fromEnv = path ? fs.readFileSync(path, "utf8") : undefined;
-  return pulumi.secret(
-    pulumi.output(fromConfig).apply((value) => (value ? value : fromEnv)),
-  );
+  return pulumi.secret(pulumi.output(fromConfig).apply((value) => (value ? value : fromEnv)));
 }

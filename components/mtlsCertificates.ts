@@ -51,12 +51,12 @@ export interface MtlsCertificatesArgs {
 
 /** A CA, server and client certificate with ECDSA keys; private keys are secret outputs. */
 export class MtlsCertificates extends pulumi.dynamic.Resource {
-  public declare readonly caCertPem: pulumi.Output<string>;
-  public declare readonly serverCertPem: pulumi.Output<string>;
-  public declare readonly serverKeyPem: pulumi.Output<string>;
-  public declare readonly clientCertPem: pulumi.Output<string>;
-  public declare readonly clientKeyPem: pulumi.Output<string>;
-  public declare readonly notAfter: pulumi.Output<string>;
+  declare public readonly caCertPem: pulumi.Output<string>;
+  declare public readonly serverCertPem: pulumi.Output<string>;
+  declare public readonly serverKeyPem: pulumi.Output<string>;
+  declare public readonly clientCertPem: pulumi.Output<string>;
+  declare public readonly clientKeyPem: pulumi.Output<string>;
+  declare public readonly notAfter: pulumi.Output<string>;
 
   constructor(name: string, args: MtlsCertificatesArgs, opts?: pulumi.CustomResourceOptions) {
     super(

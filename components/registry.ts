@@ -25,7 +25,11 @@ export interface InClusterRegistryArgs {
   /** Service port. Default 5000. */
   readonly port?: number;
   /** Blob storage: emptyDir (lost with the pod; fine for a local stack) or a PVC. Default emptyDir 10Gi. */
-  readonly storage?: { readonly kind: "emptyDir" | "pvc"; readonly size: string; readonly storageClass?: string };
+  readonly storage?: {
+    readonly kind: "emptyDir" | "pvc";
+    readonly size: string;
+    readonly storageClass?: string;
+  };
   /** Requests and limits of the registry container. Default 100m/128Mi requests, 500m/512Mi limits. */
   readonly resources?: ContainerResources;
 }
@@ -121,10 +125,18 @@ export class Registry extends pulumi.ComponentResource {
       limits: { cpu: "500m", memory: "512Mi" },
     };
     const labels = appLabels({ name: "registry", component: "registry", partOf: "slipway" });
-    const selector = { "app.kubernetes.io/name": "registry", "app.kubernetes.io/component": "registry" };
+    const selector = {
+      "app.kubernetes.io/name": "registry",
+      "app.kubernetes.io/component": "registry",
+    };
     const namespace = new k8s.core.v1.Namespace(
       `${name}-ns`,
-      { metadata: { name: namespaceName, labels: { ...labels, ...podSecurityLabels("restricted") } } },
+      {
+        metadata: {
+          name: namespaceName,
+          labels: { ...labels, ...podSecurityLabels("restricted") },
+        },
+      },
       { parent: this },
     );
     const ns = namespace.metadata.name;
@@ -179,7 +191,10 @@ export class Registry extends pulumi.ComponentResource {
                     { name: "REGISTRY_STORAGE_DELETE_ENABLED", value: "true" },
                     { name: "OTEL_TRACES_EXPORTER", value: "none" },
                   ],
-                  resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },
+                  resources: {
+                    requests: { ...resources.requests },
+                    limits: { ...resources.limits },
+                  },
                   readinessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 5 },
                   livenessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 10 },
                   securityContext: {
@@ -295,8 +310,14 @@ export class Registry extends pulumi.ComponentResource {
                 {
                   Sid: "CrossAccountPull",
                   Effect: "Allow",
-                  Principal: { AWS: (args.pullAccountIds ?? []).map((id) => `arn:aws:iam::${id}:root`) },
-                  Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                  Principal: {
+                    AWS: (args.pullAccountIds ?? []).map((id) => `arn:aws:iam::${id}:root`),
+                  },
+                  Action: [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                  ],
                 },
               ],
             }),
@@ -327,7 +348,9 @@ export class Registry extends pulumi.ComponentResource {
     let pushRoleArn: pulumi.Output<string> | undefined;
     if (args.pushServiceAccount) {
       const sa = args.pushServiceAccount;
-      const issuer = pulumi.output(sa.oidcProviderUrl).apply((url) => url.replace(/^https:\/\//, ""));
+      const issuer = pulumi
+        .output(sa.oidcProviderUrl)
+        .apply((url) => url.replace(/^https:\/\//, ""));
       const role = new aws.iam.Role(
         `${name}-push`,
         {
@@ -378,7 +401,11 @@ export class Registry extends pulumi.ComponentResource {
                   ],
                   Resource: repoArns,
                 },
-                { Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: keyArn },
+                {
+                  Effect: "Allow",
+                  Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+                  Resource: keyArn,
+                },
               ],
             }),
           ),

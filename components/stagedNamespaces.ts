@@ -144,7 +144,9 @@ export class StagedNamespaces extends pulumi.ComponentResource {
           {
             to: [
               {
-                namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+                namespaceSelector: {
+                  matchLabels: { "kubernetes.io/metadata.name": "kube-system" },
+                },
                 podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
               },
             ],

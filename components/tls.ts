@@ -45,7 +45,10 @@ export async function generateMtlsBundle(spec: MtlsSpec, now = new Date()): Prom
     return Buffer.from(bytes).toString("hex");
   };
   const generateKeys = async () =>
-    (await webcrypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"])) as WebCrypto.CryptoKeyPair;
+    (await webcrypto.subtle.generateKey(ALGORITHM, true, [
+      "sign",
+      "verify",
+    ])) as WebCrypto.CryptoKeyPair;
   const privateKeyPem = async (key: WebCrypto.CryptoKey) =>
     x509.PemConverter.encode(await webcrypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 
@@ -64,7 +67,10 @@ export async function generateMtlsBundle(spec: MtlsSpec, now = new Date()): Prom
     keys: caKeys,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });

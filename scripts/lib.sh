@@ -25,3 +25,14 @@ die() {
 now_s() { date +%s; }
 # took NAME START: prints how long a step took.
 took() { log "$1 took $(($(now_s) - $2))s"; }
+
+# The local stack's Pulumi environment: file backend and passphrase under the cache, never in the
+# repo. The passphrase only protects a throwaway local stack; it is documented in the README.
+SLIPWAY_LOCAL_PASSPHRASE="slipway-local"
+use_local_pulumi() {
+  local state_dir="${1:-$SLIPWAY_CACHE/state/pulumi}"
+  mkdir -p "$state_dir"
+  export PATH="$SLIPWAY_BIN:$PATH"
+  export PULUMI_BACKEND_URL="file://$state_dir"
+  export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-$SLIPWAY_LOCAL_PASSPHRASE}"
+}

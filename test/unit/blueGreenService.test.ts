@@ -16,32 +16,57 @@ function args(activeColor: "blue" | "green") {
     namespace: "dev",
     port: 8080,
     activeColor,
-    resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
-    blue: { image: `ghcr.io/acme/web:1.0.0@${DIGEST_A}`, replicas: 2, revision: "aaaaaaa", created: "2026-11-01T10:00:00Z" },
-    green: { image: `ghcr.io/acme/web:1.1.0@${DIGEST_B}`, replicas: 3, revision: "bbbbbbb", created: "2026-11-02T10:00:00Z" },
+    resources: {
+      requests: { cpu: "100m", memory: "128Mi" },
+      limits: { cpu: "500m", memory: "256Mi" },
+    },
+    blue: {
+      image: `ghcr.io/acme/web:1.0.0@${DIGEST_A}`,
+      replicas: 2,
+      revision: "aaaaaaa",
+      created: "2026-11-01T10:00:00Z",
+    },
+    green: {
+      image: `ghcr.io/acme/web:1.1.0@${DIGEST_B}`,
+      replicas: 3,
+      revision: "bbbbbbb",
+      created: "2026-11-02T10:00:00Z",
+    },
   };
 }
 
 describe("BlueGreenService", () => {
-  it.each(["blue", "green"] as const)("with %s active: live selects it, preview selects the other", async (active) => {
-    const name = `web-${active}-live`;
-    const service = new BlueGreenService(name, args(active));
-    await settled();
-    const idle = active === "blue" ? "green" : "blue";
-    const live = resource("kubernetes:core/v1:Service", `${name}-live`).inputs;
-    const preview = resource("kubernetes:core/v1:Service", `${name}-preview`).inputs;
-    expect(live.metadata.name).toBe(name);
-    expect(live.spec.selector).toEqual({ "app.kubernetes.io/name": name, "slipway.dev/color": active });
-    expect(live.spec.type).toBe("ClusterIP");
-    expect(preview.metadata.name).toBe(`${name}-preview`);
-    expect(preview.spec.selector).toEqual({ "app.kubernetes.io/name": name, "slipway.dev/color": idle });
-    expect(preview.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
-    // The live Service is awaited normally: no skipAwait on it.
-    expect(live.metadata.annotations?.["pulumi.com/skipAwait"]).toBeUndefined();
-    const pdb = resource("kubernetes:policy/v1:PodDisruptionBudget", `${name}-pdb`).inputs;
-    expect(pdb.spec.selector.matchLabels).toEqual({ "app.kubernetes.io/name": name, "slipway.dev/color": active });
-    expect(await output(service.activeColor)).toBe(active);
-  });
+  it.each(["blue", "green"] as const)(
+    "with %s active: live selects it, preview selects the other",
+    async (active) => {
+      const name = `web-${active}-live`;
+      const service = new BlueGreenService(name, args(active));
+      await settled();
+      const idle = active === "blue" ? "green" : "blue";
+      const live = resource("kubernetes:core/v1:Service", `${name}-live`).inputs;
+      const preview = resource("kubernetes:core/v1:Service", `${name}-preview`).inputs;
+      expect(live.metadata.name).toBe(name);
+      expect(live.spec.selector).toEqual({
+        "app.kubernetes.io/name": name,
+        "slipway.dev/color": active,
+      });
+      expect(live.spec.type).toBe("ClusterIP");
+      expect(preview.metadata.name).toBe(`${name}-preview`);
+      expect(preview.spec.selector).toEqual({
+        "app.kubernetes.io/name": name,
+        "slipway.dev/color": idle,
+      });
+      expect(preview.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+      // The live Service is awaited normally: no skipAwait on it.
+      expect(live.metadata.annotations?.["pulumi.com/skipAwait"]).toBeUndefined();
+      const pdb = resource("kubernetes:policy/v1:PodDisruptionBudget", `${name}-pdb`).inputs;
+      expect(pdb.spec.selector.matchLabels).toEqual({
+        "app.kubernetes.io/name": name,
+        "slipway.dev/color": active,
+      });
+      expect(await output(service.activeColor)).toBe(active);
+    },
+  );
 
   it("declares two Deployments with fixed two-key selectors and digest-pinned images", async () => {
     new BlueGreenService("shop", args("blue"));
@@ -67,7 +92,8 @@ describe("BlueGreenService", () => {
       });
       expect(template.metadata.annotations).toEqual({
         "org.opencontainers.image.revision": revision,
-        "org.opencontainers.image.created": color === "blue" ? "2026-11-01T10:00:00Z" : "2026-11-02T10:00:00Z",
+        "org.opencontainers.image.created":
+          color === "blue" ? "2026-11-01T10:00:00Z" : "2026-11-02T10:00:00Z",
       });
       const container = template.spec.containers[0];
       expect(container.image).toBe(`ghcr.io/acme/web@${digest}`);
@@ -97,7 +123,10 @@ describe("BlueGreenService", () => {
     new BlueGreenService("dep", args("green"));
     await settled();
     // Both Deployments and both Services exist, once each.
-    const names = recorded.filter((r) => r.name.startsWith("dep-")).map((r) => `${r.type}/${r.name}`).sort();
+    const names = recorded
+      .filter((r) => r.name.startsWith("dep-"))
+      .map((r) => `${r.type}/${r.name}`)
+      .sort();
     expect(names).toEqual([
       "kubernetes:apps/v1:Deployment/dep-blue",
       "kubernetes:apps/v1:Deployment/dep-green",
@@ -109,21 +138,29 @@ describe("BlueGreenService", () => {
 
   it("rejects an active color with no replicas", () => {
     const bad = args("blue");
-    expect(() => new BlueGreenService("zero", { ...bad, blue: { ...bad.blue, replicas: 0 } })).toThrow(
-      "zero: the active color blue has 0 replicas; it needs at least 1 to serve traffic",
-    );
+    expect(
+      () => new BlueGreenService("zero", { ...bad, blue: { ...bad.blue, replicas: 0 } }),
+    ).toThrow("zero: the active color blue has 0 replicas; it needs at least 1 to serve traffic");
   });
 
   it("rejects an image without a digest", () => {
     const bad = args("blue");
-    expect(() => new BlueGreenService("tagged", { ...bad, green: { ...bad.green, image: "web:latest" } })).toThrow(
-      'tagged: green.image "web:latest" must be pinned by digest (repo@sha256:<64 hex>)',
-    );
+    expect(
+      () =>
+        new BlueGreenService("tagged", { ...bad, green: { ...bad.green, image: "web:latest" } }),
+    ).toThrow('tagged: green.image "web:latest" must be pinned by digest (repo@sha256:<64 hex>)');
   });
 
   it("rejects a grace period not longer than the preStop sleep", () => {
     expect(
-      () => new BlueGreenService("grace", { ...args("blue"), preStopSleepSeconds: 10, terminationGracePeriodSeconds: 10 }),
-    ).toThrow("grace: terminationGracePeriodSeconds (10) must be longer than preStopSleepSeconds (10)");
+      () =>
+        new BlueGreenService("grace", {
+          ...args("blue"),
+          preStopSleepSeconds: 10,
+          terminationGracePeriodSeconds: 10,
+        }),
+    ).toThrow(
+      "grace: terminationGracePeriodSeconds (10) must be longer than preStopSleepSeconds (10)",
+    );
   });
 });

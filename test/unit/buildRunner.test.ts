@@ -21,7 +21,10 @@ describe("BuildRunner engine buildkit", () => {
   it("runs rootless buildkitd behind mTLS with certificates kept in Secrets", async () => {
     let endpoint = "";
     await inStack(async () => {
-      const runner = new BuildRunner("bk", { engine: "buildkit", registryEgress: inClusterRegistry });
+      const runner = new BuildRunner("bk", {
+        engine: "buildkit",
+        registryEgress: inClusterRegistry,
+      });
       endpoint = await output(runner.endpoint!);
       return {};
     });
@@ -32,7 +35,9 @@ describe("BuildRunner engine buildkit", () => {
     expect(ns.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged");
     expect(ns.metadata.labels["pod-security.kubernetes.io/warn"]).toBe("baseline");
 
-    const certs = recorded.find((r) => r.type === "pulumi-nodejs:dynamic/tls:MtlsCertificates" && r.name === "bk-mtls")!;
+    const certs = recorded.find(
+      (r) => r.type === "pulumi-nodejs:dynamic/tls:MtlsCertificates" && r.name === "bk-mtls",
+    )!;
     expect(certs.inputs.serverDnsNames).toContain("buildkitd.slipway-build.svc.cluster.local");
     expect(certs.inputs.serverIpAddresses).toEqual(["127.0.0.1"]);
     expect(certs.inputs.validityDays).toBe(365);
@@ -52,10 +57,21 @@ describe("BuildRunner engine buildkit", () => {
     const container = pod.containers[0];
     expect(container.image).toBe(BUILDKIT_ROOTLESS_IMAGE);
     expect(container.args).toEqual(
-      expect.arrayContaining(["--tlscacert", "/certs/ca.pem", "--tlscert", "/certs/cert.pem", "--tlskey", "/certs/key.pem", "--oci-worker-no-process-sandbox"]),
+      expect.arrayContaining([
+        "--tlscacert",
+        "/certs/ca.pem",
+        "--tlscert",
+        "/certs/cert.pem",
+        "--tlskey",
+        "/certs/key.pem",
+        "--oci-worker-no-process-sandbox",
+      ]),
     );
     expect(container.args).toContain("tcp://0.0.0.0:1234");
-    expect(container.resources).toEqual({ requests: { cpu: "500m", memory: "1Gi" }, limits: { cpu: "2", memory: "4Gi" } });
+    expect(container.resources).toEqual({
+      requests: { cpu: "500m", memory: "1Gi" },
+      limits: { cpu: "2", memory: "4Gi" },
+    });
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
     expect(container.securityContext).toEqual({ privileged: false });
     expect(pod.volumes).toEqual([
@@ -67,7 +83,11 @@ describe("BuildRunner engine buildkit", () => {
 
   it("allows egress only to the registry and DNS", async () => {
     await inStack(async () => {
-      new BuildRunner("net", { engine: "buildkit", namespace: "builds", registryEgress: inClusterRegistry });
+      new BuildRunner("net", {
+        engine: "buildkit",
+        namespace: "builds",
+        registryEgress: inClusterRegistry,
+      });
       return {};
     });
     const policy = resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "net-egress").inputs;
@@ -90,11 +110,18 @@ describe("BuildRunner engine buildkit", () => {
 
   it("uses CIDRs for a registry outside the cluster", async () => {
     await inStack(async () => {
-      new BuildRunner("cidr", { engine: "buildkit", namespace: "b2", registryEgress: { cidrs: ["10.0.0.0/20"], port: 443 } });
+      new BuildRunner("cidr", {
+        engine: "buildkit",
+        namespace: "b2",
+        registryEgress: { cidrs: ["10.0.0.0/20"], port: 443 },
+      });
       return {};
     });
     const policy = resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "cidr-egress").inputs;
-    expect(policy.spec.egress[1]).toEqual({ to: [{ ipBlock: { cidr: "10.0.0.0/20" } }], ports: [{ protocol: "TCP", port: 443 }] });
+    expect(policy.spec.egress[1]).toEqual({
+      to: [{ ipBlock: { cidr: "10.0.0.0/20" } }],
+      ports: [{ protocol: "TCP", port: 443 }],
+    });
   });
 
   it("rejects a PVC cache with more than one replica", () => {
@@ -125,9 +152,11 @@ describe("BuildRunner engine kaniko", () => {
       template = await output(runner.jobTemplate!);
       return {};
     });
-    expect(resource("kubernetes:core/v1:Namespace", "kn-ns").inputs.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe(
-      "baseline",
-    );
+    expect(
+      resource("kubernetes:core/v1:Namespace", "kn-ns").inputs.metadata.labels[
+        "pod-security.kubernetes.io/enforce"
+      ],
+    ).toBe("baseline");
     const job = JSON.parse(template);
     expect(job.metadata.namespace).toBe("kaniko-builds");
     const container = job.spec.template.spec.containers[0];
@@ -142,6 +171,8 @@ describe("BuildRunner engine kaniko", () => {
       ]),
     );
     expect(job.spec.template.spec.serviceAccountName).toBe("kaniko");
-    expect(resource("kubernetes:core/v1:ConfigMap", "kn-job-template").inputs.data["job.json"]).toBe(template);
+    expect(
+      resource("kubernetes:core/v1:ConfigMap", "kn-job-template").inputs.data["job.json"],
+    ).toBe(template);
   });
 });

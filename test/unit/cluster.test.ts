@@ -15,18 +15,31 @@ const addons = {
   kubeProxy: "v1.34.6-eksbuild.11",
   podIdentityAgent: "v1.3.10-eksbuild.3",
 };
-const nodeGroup = { instanceTypes: ["m6i.large"], minSize: 2, desiredSize: 2, maxSize: 4, diskSizeGiB: 50 };
+const nodeGroup = {
+  instanceTypes: ["m6i.large"],
+  minSize: 2,
+  desiredSize: 2,
+  maxSize: 4,
+  diskSizeGiB: 50,
+};
 
 describe("subnetCidrs", () => {
   it.each([
     ["10.0.0.0/16", 2, ["10.0.0.0/20", "10.0.16.0/20"], ["10.0.32.0/20", "10.0.48.0/20"]],
-    ["10.1.0.0/16", 3, ["10.1.0.0/20", "10.1.16.0/20", "10.1.32.0/20"], ["10.1.48.0/20", "10.1.64.0/20", "10.1.80.0/20"]],
+    [
+      "10.1.0.0/16",
+      3,
+      ["10.1.0.0/20", "10.1.16.0/20", "10.1.32.0/20"],
+      ["10.1.48.0/20", "10.1.64.0/20", "10.1.80.0/20"],
+    ],
   ])("%s over %d zones", (cidr, zones, privateCidrs, publicCidrs) => {
     expect(subnetCidrs(cidr, zones)).toEqual({ private: privateCidrs, public: publicCidrs });
   });
 
   it("refuses a VPC too small for the subnets", () => {
-    expect(() => subnetCidrs("10.0.0.0/20", 2)).toThrow("VPC CIDR 10.0.0.0/20 is too small for 4 /20 subnets");
+    expect(() => subnetCidrs("10.0.0.0/20", 2)).toThrow(
+      "VPC CIDR 10.0.0.0/20 is too small for 4 /20 subnets",
+    );
   });
 });
 
@@ -41,7 +54,9 @@ describe("Cluster kind existing", () => {
         deleteUnreachable: true,
       });
       kubeconfig = await output(cluster.kubeconfig);
-      expect(await cluster.kubeconfig.isSecret).toBe(true);
+      expect(await (cluster.kubeconfig as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(
+        true,
+      );
       return {};
     });
     expect(kubeconfig).toBe("apiVersion: v1\nkind: Config\n");
@@ -65,8 +80,17 @@ describe("Cluster kind eks", () => {
     expect(eks.vpcConfig.endpointPrivateAccess).toBe(true);
     expect(eks.vpcConfig.endpointPublicAccess).toBe(false);
     expect(eks.vpcConfig.subnetIds).toHaveLength(2);
-    expect(eks.encryptionConfig).toEqual({ resources: ["secrets"], provider: { keyArn: "arn:aws:mock:::eks-secrets" } });
-    expect(eks.enabledClusterLogTypes).toEqual(["api", "audit", "authenticator", "controllerManager", "scheduler"]);
+    expect(eks.encryptionConfig).toEqual({
+      resources: ["secrets"],
+      provider: { keyArn: "arn:aws:mock:::eks-secrets" },
+    });
+    expect(eks.enabledClusterLogTypes).toEqual([
+      "api",
+      "audit",
+      "authenticator",
+      "controllerManager",
+      "scheduler",
+    ]);
     expect(isProtected("aws:eks/cluster:Cluster", "eks-eks")).toBe(true);
     expect(isProtected("aws:kms/key:Key", "eks-secrets")).toBe(true);
     expect(privateCidrs).toEqual(["10.0.0.0/20", "10.0.16.0/20"]);
@@ -74,11 +98,19 @@ describe("Cluster kind eks", () => {
     const cni = resource("aws:eks/addon:Addon", "eks-vpc-cni").inputs;
     expect(cni.addonVersion).toBe("v1.21.2-eksbuild.2");
     expect(JSON.parse(cni.configurationValues)).toEqual({ enableNetworkPolicy: "true" });
-    expect(resource("aws:eks/addon:Addon", "eks-coredns").inputs.addonVersion).toBe("v1.12.4-eksbuild.17");
-    expect(resource("aws:eks/addon:Addon", "eks-kube-proxy").inputs.addonVersion).toBe("v1.34.6-eksbuild.11");
-    expect(resource("aws:eks/addon:Addon", "eks-eks-pod-identity-agent").inputs.addonVersion).toBe("v1.3.10-eksbuild.3");
+    expect(resource("aws:eks/addon:Addon", "eks-coredns").inputs.addonVersion).toBe(
+      "v1.12.4-eksbuild.17",
+    );
+    expect(resource("aws:eks/addon:Addon", "eks-kube-proxy").inputs.addonVersion).toBe(
+      "v1.34.6-eksbuild.11",
+    );
+    expect(resource("aws:eks/addon:Addon", "eks-eks-pod-identity-agent").inputs.addonVersion).toBe(
+      "v1.3.10-eksbuild.3",
+    );
 
-    expect(resource("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "eks-oidc").inputs).toMatchObject({
+    expect(
+      resource("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "eks-oidc").inputs,
+    ).toMatchObject({
       url: "https://oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF",
       clientIdLists: ["sts.amazonaws.com"],
     });
@@ -86,7 +118,9 @@ describe("Cluster kind eks", () => {
     expect(nodes.scalingConfig).toEqual({ minSize: 2, desiredSize: 2, maxSize: 4 });
     expect(nodes.subnetIds).toEqual(eks.vpcConfig.subnetIds);
     for (const service of ["ecr-api", "ecr-dkr", "sts"]) {
-      expect(resource("aws:ec2/vpcEndpoint:VpcEndpoint", `eks-${service}`).inputs.privateDnsEnabled).toBe(true);
+      expect(
+        resource("aws:ec2/vpcEndpoint:VpcEndpoint", `eks-${service}`).inputs.privateDnsEnabled,
+      ).toBe(true);
     }
   });
 });

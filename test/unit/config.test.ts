@@ -15,7 +15,13 @@ function validConfig(): any {
       {
         name: "dev",
         team: "devs",
-        quota: { requestsCpu: "2", requestsMemory: "4Gi", limitsCpu: "4", limitsMemory: "8Gi", pods: 20 },
+        quota: {
+          requestsCpu: "2",
+          requestsMemory: "4Gi",
+          limitsCpu: "4",
+          limitsMemory: "8Gi",
+          pods: 20,
+        },
         limits: {
           defaultRequest: { cpu: "50m", memory: "64Mi" },
           default: { cpu: "250m", memory: "256Mi" },
@@ -29,8 +35,16 @@ function validConfig(): any {
         stage: "dev",
         port: 8080,
         activeColor: "blue",
-        resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
-        blue: { image: IMAGE, replicas: 2, revision: "0123456789abcdef0123456789abcdef01234567", created: "2026-11-01T12:00:00Z" },
+        resources: {
+          requests: { cpu: "100m", memory: "128Mi" },
+          limits: { cpu: "500m", memory: "256Mi" },
+        },
+        blue: {
+          image: IMAGE,
+          replicas: 2,
+          revision: "0123456789abcdef0123456789abcdef01234567",
+          created: "2026-11-01T12:00:00Z",
+        },
         green: { image: IMAGE, replicas: 0, revision: "0123456", created: "2026-11-01T12:00:00Z" },
       },
     ],
@@ -68,8 +82,17 @@ describe("parsePlatformConfig: valid input", () => {
       port: 5000,
       storage: { kind: "emptyDir", size: "10Gi" },
     });
-    expect(config.buildRunner).toMatchObject({ engine: "buildkit", namespace: "slipway-build", port: 1234, replicas: 1 });
-    expect(config.stages[0]).toMatchObject({ podSecurity: "restricted", teamRole: "edit", protect: false });
+    expect(config.buildRunner).toMatchObject({
+      engine: "buildkit",
+      namespace: "slipway-build",
+      port: 1234,
+      replicas: 1,
+    });
+    expect(config.stages[0]).toMatchObject({
+      podSecurity: "restricted",
+      teamRole: "edit",
+      protect: false,
+    });
     expect(config.services[0]).toMatchObject({
       idleReplicas: 0,
       readinessPath: "/readyz",
@@ -93,7 +116,13 @@ describe("parsePlatformConfig: valid input", () => {
 
   it("accepts a quota exactly at the demand", () => {
     const config = validConfig();
-    config.stages[0].quota = { requestsCpu: "500m", requestsMemory: "640Mi", limitsCpu: "2500m", limitsMemory: "1280Mi", pods: 5 };
+    config.stages[0].quota = {
+      requestsCpu: "500m",
+      requestsMemory: "640Mi",
+      limitsCpu: "2500m",
+      limitsMemory: "1280Mi",
+      pods: 5,
+    };
     expect(() => parsePlatformConfig(config)).not.toThrow();
   });
 });
@@ -188,7 +217,7 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
     [
       "limit over the stage LimitRange max",
       withChange("services.0.resources.limits.cpu", "2"),
-      "slipway:services[0].resources.limits.cpu \"2\" must not exceed stage \"dev\"'s limits.max.cpu \"1\"",
+      'slipway:services[0].resources.limits.cpu "2" must not exceed stage "dev"\'s limits.max.cpu "1"',
     ],
     [
       "LimitRange default below defaultRequest",
@@ -235,11 +264,7 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
       withChange("buildRunner", { engine: "kaniko" }),
       "slipway:buildRunner.image is missing: it must be pinned by digest (repo@sha256:<64 hex>)",
     ],
-    [
-      "no stages",
-      withChange("stages", []),
-      "slipway:stages [] must list at least one stage",
-    ],
+    ["no stages", withChange("stages", []), "slipway:stages [] must list at least one stage"],
   ])("%s", (_case, raw, message) => {
     expect(errorOf(raw)).toBe(message);
   });
@@ -247,7 +272,9 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
   it("rejects duplicate stage names", () => {
     const config = validConfig();
     config.stages.push({ ...config.stages[0] });
-    expect(errorOf(config)).toBe('slipway:stages[1].name "dev" must be unique: slipway:stages[0].name already uses it');
+    expect(errorOf(config)).toBe(
+      'slipway:stages[1].name "dev" must be unique: slipway:stages[0].name already uses it',
+    );
   });
 
   it("rejects duplicate service names", () => {

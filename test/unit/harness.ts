@@ -18,7 +18,11 @@ export const recorded: RecordedResource[] = [];
 
 const ACCOUNT = "111111111111";
 
-function computedOutputs(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+function computedOutputs(
+  type: string,
+  name: string,
+  inputs: Record<string, any>,
+): Record<string, any> {
   switch (type) {
     case "aws:ecr/repository:Repository":
       return {
@@ -54,10 +58,16 @@ const INVOKES: Record<string, (args: Record<string, any>) => Record<string, any>
 };
 
 /** Installs the mocks. Call before importing the code under test. */
-export async function installMocks(stack = "unit", config: Record<string, string> = {}): Promise<void> {
+export async function installMocks(
+  stack = "unit",
+  config: Record<string, string> = {},
+): Promise<void> {
   recorded.length = 0;
   protectedResources.clear();
-  pulumi.runtime.setAllConfig(config, Object.keys(config).filter((key) => key.endsWith(":kubeconfig")));
+  pulumi.runtime.setAllConfig(
+    config,
+    Object.keys(config).filter((key) => key.endsWith(":kubeconfig")),
+  );
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
@@ -67,7 +77,10 @@ export async function installMocks(stack = "unit", config: Record<string, string
           inputs: args.inputs,
         });
         const id = args.inputs?.metadata?.name ?? `${args.name}-id`;
-        return { id, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) } };
+        return {
+          id,
+          state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) },
+        };
       },
       call(args) {
         const invoke = INVOKES[args.token];
@@ -86,7 +99,9 @@ export async function installMocks(stack = "unit", config: Record<string, string
  * protected (mocks do not see resource options; a stack transformation does). Returns the
  * stack outputs `declare` returns.
  */
-export async function inStack(declare: () => Promise<Record<string, unknown>> | Record<string, unknown>) {
+export async function inStack(
+  declare: () => Promise<Record<string, unknown>> | Record<string, unknown>,
+) {
   let outputs: Record<string, unknown> = {};
   await pulumi.runtime.runInPulumiStack(async () => {
     pulumi.runtime.registerStackTransformation((args) => {
@@ -136,9 +151,13 @@ export function resource(type: string, name: string): RecordedResource {
 /** A stack file's `config:` block as the Pulumi runtime sees it (objects JSON-encoded). */
 export function stackConfig(stack: string): Record<string, string> {
   const file = path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
-  const values = (parse(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> }).config;
+  const values = (parse(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> })
+    .config;
   return Object.fromEntries(
-    Object.entries(values).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
+    Object.entries(values).map(([key, value]) => [
+      key,
+      typeof value === "string" ? value : JSON.stringify(value),
+    ]),
   );
 }
 

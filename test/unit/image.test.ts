@@ -5,10 +5,22 @@ const DIGEST = "sha256:" + "ab".repeat(32);
 
 describe("parseImageReference", () => {
   it.each([
-    [`ghcr.io/acme/web:1.2.3@${DIGEST}`, { repository: "ghcr.io/acme/web", tag: "1.2.3", digest: DIGEST }],
-    [`ghcr.io/acme/web@${DIGEST}`, { repository: "ghcr.io/acme/web", tag: undefined, digest: DIGEST }],
-    [`127.0.0.1:5000/apps/web:abc123@${DIGEST}`, { repository: "127.0.0.1:5000/apps/web", tag: "abc123", digest: DIGEST }],
-    [`localhost:5000/web@${DIGEST}`, { repository: "localhost:5000/web", tag: undefined, digest: DIGEST }],
+    [
+      `ghcr.io/acme/web:1.2.3@${DIGEST}`,
+      { repository: "ghcr.io/acme/web", tag: "1.2.3", digest: DIGEST },
+    ],
+    [
+      `ghcr.io/acme/web@${DIGEST}`,
+      { repository: "ghcr.io/acme/web", tag: undefined, digest: DIGEST },
+    ],
+    [
+      `127.0.0.1:5000/apps/web:abc123@${DIGEST}`,
+      { repository: "127.0.0.1:5000/apps/web", tag: "abc123", digest: DIGEST },
+    ],
+    [
+      `localhost:5000/web@${DIGEST}`,
+      { repository: "localhost:5000/web", tag: undefined, digest: DIGEST },
+    ],
     [`nginx@${DIGEST}`, { repository: "nginx", tag: undefined, digest: DIGEST }],
   ])("parses %s", (text, expected) => expect(parseImageReference(text)).toEqual(expected));
 

@@ -16,7 +16,10 @@ describe("Registry kind incluster", () => {
     let urls: Record<string, string> = {};
     let egress: unknown;
     await inStack(async () => {
-      const registry = new Registry("reg", { kind: "incluster", repositories: ["apps/web", "apps/api"] });
+      const registry = new Registry("reg", {
+        kind: "incluster",
+        repositories: ["apps/web", "apps/api"],
+      });
       [host, urls, egress] = await Promise.all([
         output(registry.host),
         output(registry.repositoryUrls),
@@ -31,7 +34,10 @@ describe("Registry kind incluster", () => {
     });
     expect(egress).toEqual({
       namespace: "slipway-registry",
-      podLabels: { "app.kubernetes.io/name": "registry", "app.kubernetes.io/component": "registry" },
+      podLabels: {
+        "app.kubernetes.io/name": "registry",
+        "app.kubernetes.io/component": "registry",
+      },
       port: 5000,
     });
     const deployment = resource("kubernetes:apps/v1:Deployment", "reg-registry").inputs;
@@ -45,14 +51,21 @@ describe("Registry kind incluster", () => {
     expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
     // No PVC unless asked for: a local cluster has no provisioner to bind one.
-    expect(deployment.spec.template.spec.volumes[0]).toEqual({ name: "data", emptyDir: { sizeLimit: "10Gi" } });
+    expect(deployment.spec.template.spec.volumes[0]).toEqual({
+      name: "data",
+      emptyDir: { sizeLimit: "10Gi" },
+    });
     expect(ofType("kubernetes:core/v1:PersistentVolumeClaim").size).toBe(0);
     const service = resource("kubernetes:core/v1:Service", "reg-service").inputs;
     expect(service.spec.type).toBe("ClusterIP");
-    expect(service.spec.ports).toEqual([{ name: "registry", port: 5000, targetPort: "registry", protocol: "TCP" }]);
-    expect(resource("kubernetes:core/v1:Namespace", "reg-ns").inputs.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe(
-      "restricted",
-    );
+    expect(service.spec.ports).toEqual([
+      { name: "registry", port: 5000, targetPort: "registry", protocol: "TCP" },
+    ]);
+    expect(
+      resource("kubernetes:core/v1:Namespace", "reg-ns").inputs.metadata.labels[
+        "pod-security.kubernetes.io/enforce"
+      ],
+    ).toBe("restricted");
   });
 });
 
@@ -67,7 +80,8 @@ describe("Registry kind ecr", () => {
         keepLastImages: 25,
         pullAccountIds: ["222222222222"],
         pushServiceAccount: {
-          oidcProviderArn: "arn:aws:iam::111111111111:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/X",
+          oidcProviderArn:
+            "arn:aws:iam::111111111111:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/X",
           oidcProviderUrl: "https://oidc.eks.eu-west-1.amazonaws.com/id/X",
           namespace: "slipway-build",
           name: "buildkit",
@@ -81,11 +95,15 @@ describe("Registry kind ecr", () => {
     expect(repo.name).toBe("apps/web");
     expect(repo.imageTagMutability).toBe("IMMUTABLE");
     expect(repo.imageScanningConfiguration).toEqual({ scanOnPush: true });
-    expect(repo.encryptionConfigurations).toEqual([{ encryptionType: "KMS", kmsKey: "arn:aws:mock:::ecr-key" }]);
+    expect(repo.encryptionConfigurations).toEqual([
+      { encryptionType: "KMS", kmsKey: "arn:aws:mock:::ecr-key" },
+    ]);
     const cache = resource("aws:ecr/repository:Repository", "ecr-apps-web-cache").inputs;
     expect(cache.name).toBe("apps/web-cache");
     expect(cache.imageTagMutability).toBe("MUTABLE");
-    expect(cacheUrls).toEqual({ "apps/web": "111111111111.dkr.ecr.eu-west-1.amazonaws.com/apps/web-cache" });
+    expect(cacheUrls).toEqual({
+      "apps/web": "111111111111.dkr.ecr.eu-west-1.amazonaws.com/apps/web-cache",
+    });
 
     for (const name of ["ecr-apps-web", "ecr-apps-web-cache"]) {
       expect(isProtected("aws:ecr/repository:Repository", name)).toBe(true);
@@ -93,10 +111,18 @@ describe("Registry kind ecr", () => {
     expect(isProtected("aws:kms/key:Key", "ecr-key")).toBe(true);
     expect(resource("aws:kms/key:Key", "ecr-key").inputs.enableKeyRotation).toBe(true);
 
-    const lifecycle = JSON.parse(resource("aws:ecr/lifecyclePolicy:LifecyclePolicy", "ecr-apps-web-lifecycle").inputs.policy);
-    expect(lifecycle.rules[0].selection).toEqual({ tagStatus: "any", countType: "imageCountMoreThan", countNumber: 25 });
+    const lifecycle = JSON.parse(
+      resource("aws:ecr/lifecyclePolicy:LifecyclePolicy", "ecr-apps-web-lifecycle").inputs.policy,
+    );
+    expect(lifecycle.rules[0].selection).toEqual({
+      tagStatus: "any",
+      countType: "imageCountMoreThan",
+      countNumber: 25,
+    });
 
-    const pull = JSON.parse(resource("aws:ecr/repositoryPolicy:RepositoryPolicy", "ecr-apps-web-pull").inputs.policy);
+    const pull = JSON.parse(
+      resource("aws:ecr/repositoryPolicy:RepositoryPolicy", "ecr-apps-web-pull").inputs.policy,
+    );
     expect(pull.Statement[0].Principal).toEqual({ AWS: ["arn:aws:iam::222222222222:root"] });
     expect(pull.Statement[0].Action).not.toContain("ecr:PutImage");
 
@@ -115,12 +141,21 @@ describe("Registry kind external", () => {
     let urls: Record<string, string> = {};
     let egress: unknown;
     await inStack(async () => {
-      const registry = new Registry("ext", { kind: "external", url: "127.0.0.1:5001", repositories: ["apps/web"] });
-      [urls, egress] = await Promise.all([output(registry.repositoryUrls), output(registry.egress)]);
+      const registry = new Registry("ext", {
+        kind: "external",
+        url: "127.0.0.1:5001",
+        repositories: ["apps/web"],
+      });
+      [urls, egress] = await Promise.all([
+        output(registry.repositoryUrls),
+        output(registry.egress),
+      ]);
       return {};
     });
     expect(urls).toEqual({ "apps/web": "127.0.0.1:5001/apps/web" });
     expect(egress).toEqual({ cidrs: ["127.0.0.1/32"], port: 5001 });
-    expect([...ofType("kubernetes:apps/v1:Deployment").keys()].filter((n) => n.startsWith("ext"))).toEqual([]);
+    expect(
+      [...ofType("kubernetes:apps/v1:Deployment").keys()].filter((n) => n.startsWith("ext")),
+    ).toEqual([]);
   });
 });

@@ -24,7 +24,13 @@ describe("StagedNamespaces", () => {
             name: "dev",
             team: "devs",
             podSecurity: "baseline",
-            quota: { requestsCpu: "2", requestsMemory: "4Gi", limitsCpu: "4", limitsMemory: "8Gi", pods: 30 },
+            quota: {
+              requestsCpu: "2",
+              requestsMemory: "4Gi",
+              limitsCpu: "4",
+              limitsMemory: "8Gi",
+              pods: 30,
+            },
             limits,
           },
           {
@@ -32,7 +38,13 @@ describe("StagedNamespaces", () => {
             team: "ops",
             teamRole: "view",
             protect: true,
-            quota: { requestsCpu: "16", requestsMemory: "32Gi", limitsCpu: "32", limitsMemory: "64Gi", pods: 200 },
+            quota: {
+              requestsCpu: "16",
+              requestsMemory: "32Gi",
+              limitsCpu: "32",
+              limitsMemory: "64Gi",
+              pods: 200,
+            },
             limits,
           },
         ],
@@ -66,23 +78,42 @@ describe("StagedNamespaces", () => {
       { type: "Container", ...limits },
     ]);
 
-    const deny = resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "st-dev-default-deny").inputs;
+    const deny = resource(
+      "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+      "st-dev-default-deny",
+    ).inputs;
     expect(deny.metadata.namespace).toBe("dev");
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
-    const dns = resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "st-dev-allow-dns").inputs;
+    const dns = resource(
+      "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+      "st-dev-allow-dns",
+    ).inputs;
     expect(dns.spec.egress[0].ports).toEqual([
       { protocol: "UDP", port: 53 },
       { protocol: "TCP", port: 53 },
     ]);
-    const same = resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "st-dev-allow-same-namespace").inputs;
+    const same = resource(
+      "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+      "st-dev-allow-same-namespace",
+    ).inputs;
     expect(same.spec.ingress).toEqual([{ from: [{ podSelector: {} }] }]);
     expect(same.spec.egress).toEqual([{ to: [{ podSelector: {} }] }]);
 
-    const binding = resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "st-prod-team").inputs;
-    expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" });
-    expect(binding.subjects).toEqual([{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "ops" }]);
-    expect(resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "st-dev-team").inputs.roleRef.name).toBe(
-      "edit",
-    );
+    const binding = resource(
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+      "st-prod-team",
+    ).inputs;
+    expect(binding.roleRef).toEqual({
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: "view",
+    });
+    expect(binding.subjects).toEqual([
+      { apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "ops" },
+    ]);
+    expect(
+      resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "st-dev-team").inputs.roleRef
+        .name,
+    ).toBe("edit");
   });
 });

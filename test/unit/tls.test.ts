@@ -25,7 +25,9 @@ describe("generateMtlsBundle", () => {
     expect(server.checkIssued(ca)).toBe(true);
     expect(server.verify(ca.publicKey)).toBe(true);
     expect(client.verify(ca.publicKey)).toBe(true);
-    expect(server.subjectAltName).toBe("DNS:buildkitd, DNS:buildkitd.slipway-build.svc, IP Address:127.0.0.1");
+    expect(server.subjectAltName).toBe(
+      "DNS:buildkitd, DNS:buildkitd.slipway-build.svc, IP Address:127.0.0.1",
+    );
     expect(server.checkHost("buildkitd.slipway-build.svc")).toBe("buildkitd.slipway-build.svc");
     expect(server.checkIP("127.0.0.1")).toBe("127.0.0.1");
     expect(server.keyUsage).toEqual(["1.3.6.1.5.5.7.3.1"]);
@@ -51,5 +53,7 @@ describe("needsRenewal", () => {
     ["2026-12-23T00:00:00Z", false],
     ["2026-12-21T00:00:00Z", true],
     ["2026-11-01T00:00:00Z", true],
-  ])("expiring %s -> %s", (notAfter, expected) => expect(needsRenewal(notAfter, now)).toBe(expected));
+  ])("expiring %s -> %s", (notAfter, expected) =>
+    expect(needsRenewal(notAfter, now)).toBe(expected),
+  );
 });

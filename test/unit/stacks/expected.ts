@@ -109,7 +109,9 @@ export function ecrResources(repo: string, options: { crossAccountPull: boolean 
     "aws:kms/key:Key registry-key",
     `aws:ecr/repository:Repository registry-${id}`,
     `aws:ecr/lifecyclePolicy:LifecyclePolicy registry-${id}-lifecycle`,
-    ...(options.crossAccountPull ? [`aws:ecr/repositoryPolicy:RepositoryPolicy registry-${id}-pull`] : []),
+    ...(options.crossAccountPull
+      ? [`aws:ecr/repositoryPolicy:RepositoryPolicy registry-${id}-pull`]
+      : []),
     `aws:ecr/repository:Repository registry-${id}-cache`,
     "aws:iam/role:Role registry-push",
     "aws:iam/rolePolicy:RolePolicy registry-push",

@@ -44,9 +44,11 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
 
   it("enforces restricted Pod Security in every stage and sizes prod larger", () => {
     for (const stage of ["dev", "staging", "prod"]) {
-      expect(resource(T.namespace, `stages-${stage}`).inputs.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe(
-        "restricted",
-      );
+      expect(
+        resource(T.namespace, `stages-${stage}`).inputs.metadata.labels[
+          "pod-security.kubernetes.io/enforce"
+        ],
+      ).toBe("restricted");
     }
     expect(resource(T.quota, "stages-prod-quota").inputs.spec.hard).toEqual({
       "requests.cpu": "4",
@@ -75,15 +77,24 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
         activeColor: "blue",
         images: {
           blue: "ghcr.io/stefanprodan/podinfo@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94",
-          green: "ghcr.io/stefanprodan/podinfo@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94",
+          green:
+            "ghcr.io/stefanprodan/podinfo@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94",
         },
       },
     ]);
   });
 
   it("exports the in-cluster registry and the BuildKit endpoint", async () => {
-    expect(await output(outputs.registryHost)).toBe("registry.slipway-registry.svc.cluster.local:5000");
-    expect(await output(outputs.buildkitEndpoint)).toBe("tcp://buildkitd.slipway-build.svc.cluster.local:1234");
-    expect(await output(outputs.stageNamespaces)).toEqual({ dev: "dev", staging: "staging", prod: "prod" });
+    expect(await output(outputs.registryHost)).toBe(
+      "registry.slipway-registry.svc.cluster.local:5000",
+    );
+    expect(await output(outputs.buildkitEndpoint)).toBe(
+      "tcp://buildkitd.slipway-build.svc.cluster.local:1234",
+    );
+    expect(await output(outputs.stageNamespaces)).toEqual({
+      dev: "dev",
+      staging: "staging",
+      prod: "prod",
+    });
   });
 });

@@ -1,0 +1,54 @@
+# slipway: the two commands a fresh clone needs are `make up` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PULUMI_SKIP_UPDATE_CHECK := true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
+
+.PHONY: help deps build tools cluster up down test test-unit test-integration lint typecheck format clean-tools
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# npm packages come from the registry; install scripts are skipped because @pulumi/* ones try to
+# download provider plugins, which are built and installed by `make tools` instead.
+node_modules/.installed: package.json package-lock.json
+	@start=$$(date +%s); npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	echo "==> npm ci took $$(( $$(date +%s) - start ))s"
+
+deps: node_modules/.installed ## Install npm dependencies
+
+build: deps ## Compile the program and the component library to dist/
+	@npm run --silent build
+
+tools: ## Build or verify the pinned Pulumi CLI, provider and cluster binaries (cached outside the repo)
+	@scripts/tools.sh
+
+cluster: tools ## Start the embedded cluster (real control plane, kwok nodes)
+	@scripts/cluster.sh start
+
+up: tools build ## Deploy the local stack (embedded cluster, or yours when KUBECONFIG is set)
+	@if [ -z "$$KUBECONFIG" ]; then scripts/cluster.sh start >/dev/null; fi
+	@scripts/up.sh
+
+down: ## Destroy the local stack and stop the embedded cluster
+	@scripts/down.sh
+
+test: lint test-unit test-integration ## Every test
+
+test-unit: deps ## Unit tests under Pulumi mocks (seconds, no cluster)
+	@npx vitest run --project unit
+
+test-integration: tools build ## Real Pulumi CLI against an embedded cluster of the tests' own
+	@npx vitest run --project integration
+
+typecheck: deps
+	@npx tsc -p tsconfig.test.json
+
+lint: deps typecheck ## Type check, ESLint and Prettier
+	@npx eslint . && npx prettier --check . --log-level warn
+
+format: deps ## Rewrite files with Prettier
+	@npx prettier --write . --log-level warn
+
+clean-tools: ## Remove the built tools from the cache
+	@source scripts/lib.sh && rm -rf "$$SLIPWAY_TOOLS" "$$SLIPWAY_BIN"
