@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { appLabels, podSecurityLabels } from "./labels";
 import { MtlsCertificates } from "./mtlsCertificates";
+import { VolumeSpec, dnsEgressRule, volumeSource } from "./podBuilding";
 import { BUILDKIT_ROOTLESS_IMAGE } from "./pinnedImages";
 import { ContainerResources } from "./quota";
 import { RegistryEgress } from "./registry";
@@ -26,11 +27,7 @@ export interface BuildKitArgs extends CommonArgs {
   /** mTLS port of the buildkitd Service. Default 1234. */
   readonly port?: number;
   /** Local build cache: emptyDir or a PVC. Default emptyDir 20Gi. */
-  readonly cache?: {
-    readonly kind: "emptyDir" | "pvc";
-    readonly size: string;
-    readonly storageClass?: string;
-  };
+  readonly cache?: VolumeSpec;
   /** Validity of the generated certificates, renewed by `up` 30 days before expiry. Default 365. */
   readonly certificateValidityDays?: number;
 }
@@ -123,7 +120,7 @@ export class BuildRunner extends pulumi.ComponentResource {
           policyTypes: ["Ingress", "Egress"],
           ingress: args.engine === "buildkit" ? [{ ports: [{ protocol: "TCP", port: 1234 }] }] : [],
           egress: pulumi.output(args.registryEgress).apply((target) => [
-            dnsEgress(),
+            dnsEgressRule(),
             {
               to: target.namespace
                 ? [
@@ -231,25 +228,13 @@ export class BuildRunner extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const cacheVolume =
-      cache.kind === "pvc"
-        ? {
-            persistentVolumeClaim: {
-              claimName: new k8s.core.v1.PersistentVolumeClaim(
-                `${name}-cache`,
-                {
-                  metadata: { name: "buildkit-cache", namespace: ns, labels },
-                  spec: {
-                    accessModes: ["ReadWriteOnce"],
-                    storageClassName: cache.storageClass,
-                    resources: { requests: { storage: cache.size } },
-                  },
-                },
-                { parent: this },
-              ).metadata.name,
-            },
-          }
-        : { emptyDir: { sizeLimit: cache.size } };
+    const cacheVolume = volumeSource(cache, {
+      resourceName: `${name}-cache`,
+      claimName: "buildkit-cache",
+      namespace: ns,
+      labels,
+      parent: this,
+    });
 
     const probe = {
       exec: { command: ["buildctl", "debug", "workers"] },
@@ -348,21 +333,6 @@ export class BuildRunner extends pulumi.ComponentResource {
       clientSecretName: clientSecret.metadata.name,
     };
   }
-}
-
-function dnsEgress() {
-  return {
-    to: [
-      {
-        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
-        podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
-      },
-    ],
-    ports: [
-      { protocol: "UDP", port: 53 },
-      { protocol: "TCP", port: 53 },
-    ],
-  };
 }
 
 /**

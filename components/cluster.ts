@@ -112,6 +112,37 @@ export class Cluster extends pulumi.ComponentResource {
     this.registerOutputs({ kubeconfig: this.kubeconfig });
   }
 
+  /** One subnet per zone, tagged for the load balancers of its kind, on the given route table. */
+  private subnets(
+    name: string,
+    kind: "public" | "private",
+    cidrList: readonly string[],
+    vpcId: pulumi.Output<string>,
+    zones: pulumi.Output<string[]>,
+    routeTable: aws.ec2.RouteTable,
+  ): aws.ec2.Subnet[] {
+    const elbRole =
+      kind === "public" ? "kubernetes.io/role/elb" : "kubernetes.io/role/internal-elb";
+    return cidrList.map((cidr, i) => {
+      const subnet = new aws.ec2.Subnet(
+        `${name}-${kind}-${i}`,
+        {
+          vpcId,
+          cidrBlock: cidr,
+          availabilityZone: zones[i],
+          tags: { Name: `${name}-${kind}-${i}`, [elbRole]: "1" },
+        },
+        { parent: this },
+      );
+      new aws.ec2.RouteTableAssociation(
+        `${name}-${kind}-${i}`,
+        { subnetId: subnet.id, routeTableId: routeTable.id },
+        { parent: this },
+      );
+      return subnet;
+    });
+  }
+
   private eks(name: string, args: EksClusterArgs) {
     const zones = args.availabilityZones ?? 2;
     const vpcCidr = args.vpcCidr ?? "10.0.0.0/16";
@@ -135,24 +166,7 @@ export class Cluster extends pulumi.ComponentResource {
       { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }] },
       child,
     );
-    const publicSubnets = cidrs.public.map((cidr, i) => {
-      const subnet = new aws.ec2.Subnet(
-        `${name}-public-${i}`,
-        {
-          vpcId: vpc.id,
-          cidrBlock: cidr,
-          availabilityZone: azs[i],
-          tags: { Name: `${name}-public-${i}`, "kubernetes.io/role/elb": "1" },
-        },
-        child,
-      );
-      new aws.ec2.RouteTableAssociation(
-        `${name}-public-${i}`,
-        { subnetId: subnet.id, routeTableId: publicRoutes.id },
-        child,
-      );
-      return subnet;
-    });
+    const publicSubnets = this.subnets(name, "public", cidrs.public, vpc.id, azs, publicRoutes);
     // One NAT gateway: nodes reach AWS APIs through VPC endpoints; the NAT is for everything else.
     const natIp = new aws.ec2.Eip(`${name}-nat`, { domain: "vpc" }, child);
     const nat = new aws.ec2.NatGateway(
@@ -165,24 +179,7 @@ export class Cluster extends pulumi.ComponentResource {
       { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }] },
       child,
     );
-    const privateSubnets = cidrs.private.map((cidr, i) => {
-      const subnet = new aws.ec2.Subnet(
-        `${name}-private-${i}`,
-        {
-          vpcId: vpc.id,
-          cidrBlock: cidr,
-          availabilityZone: azs[i],
-          tags: { Name: `${name}-private-${i}`, "kubernetes.io/role/internal-elb": "1" },
-        },
-        child,
-      );
-      new aws.ec2.RouteTableAssociation(
-        `${name}-private-${i}`,
-        { subnetId: subnet.id, routeTableId: privateRoutes.id },
-        child,
-      );
-      return subnet;
-    });
+    const privateSubnets = this.subnets(name, "private", cidrs.private, vpc.id, azs, privateRoutes);
     const privateSubnetIds = privateSubnets.map((s) => s.id);
 
     // Private nodes pull from ECR through interface endpoints (and S3 for layers).

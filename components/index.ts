@@ -7,6 +7,7 @@ export * from "./image";
 export * from "./labels";
 export * from "./mtlsCertificates";
 export * from "./naming";
+export * from "./podBuilding";
 export * from "./pinnedImages";
 export * from "./quantity";
 export * from "./quota";

@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { appLabels, podSecurityLabels } from "./labels";
+import { VolumeSpec, volumeSource } from "./podBuilding";
 import { REGISTRY_IMAGE } from "./pinnedImages";
 import { ContainerResources } from "./quota";
 
@@ -25,11 +26,7 @@ export interface InClusterRegistryArgs {
   /** Service port. Default 5000. */
   readonly port?: number;
   /** Blob storage: emptyDir (lost with the pod; fine for a local stack) or a PVC. Default emptyDir 10Gi. */
-  readonly storage?: {
-    readonly kind: "emptyDir" | "pvc";
-    readonly size: string;
-    readonly storageClass?: string;
-  };
+  readonly storage?: VolumeSpec;
   /** Requests and limits of the registry container. Default 100m/128Mi requests, 500m/512Mi limits. */
   readonly resources?: ContainerResources;
 }
@@ -141,25 +138,13 @@ export class Registry extends pulumi.ComponentResource {
     );
     const ns = namespace.metadata.name;
 
-    const storage =
-      storageSpec.kind === "pvc"
-        ? {
-            persistentVolumeClaim: {
-              claimName: new k8s.core.v1.PersistentVolumeClaim(
-                `${name}-data`,
-                {
-                  metadata: { name: "registry-data", namespace: ns, labels },
-                  spec: {
-                    accessModes: ["ReadWriteOnce"],
-                    storageClassName: storageSpec.storageClass,
-                    resources: { requests: { storage: storageSpec.size } },
-                  },
-                },
-                { parent: this },
-              ).metadata.name,
-            },
-          }
-        : { emptyDir: { sizeLimit: storageSpec.size } };
+    const storage = volumeSource(storageSpec, {
+      resourceName: `${name}-data`,
+      claimName: "registry-data",
+      namespace: ns,
+      labels,
+      parent: this,
+    });
 
     const deployment = new k8s.apps.v1.Deployment(
       `${name}-registry`,

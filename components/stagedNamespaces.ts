@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { appLabels, podSecurityLabels } from "./labels";
+import { dnsEgressRule } from "./podBuilding";
 
 export interface StageArgs {
   /** Stage name; also the namespace name (a DNS-1123 label). */
@@ -140,22 +141,7 @@ export class StagedNamespaces extends pulumi.ComponentResource {
       policy("allow-dns", {
         podSelector: {},
         policyTypes: ["Egress"],
-        egress: [
-          {
-            to: [
-              {
-                namespaceSelector: {
-                  matchLabels: { "kubernetes.io/metadata.name": "kube-system" },
-                },
-                podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
-              },
-            ],
-            ports: [
-              { protocol: "UDP", port: 53 },
-              { protocol: "TCP", port: 53 },
-            ],
-          },
-        ],
+        egress: [dnsEgressRule()],
       }),
       policy("allow-same-namespace", {
         podSelector: {},

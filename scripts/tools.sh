@@ -75,7 +75,8 @@ ensure() {
   local start tmp
   start="$(now_s)"
   tmp="$dir.tmp.$$"
-  rm -rf "$tmp"
+  # Leftovers of an interrupted build are never reused: a build either finishes or starts over.
+  rm -rf "$dir".tmp.*
   mkdir -p "$tmp"
   "$build_fn" "$tmp" "$version"
   for bin in "$@"; do
@@ -247,6 +248,14 @@ main() {
   local start
   start="$(now_s)"
   mkdir -p "$SLIPWAY_TOOLS"
+  if ! $CHECK_ONLY; then
+    # One build at a time per cache (a CI job and a developer's make up may share it).
+    exec 9>"$SLIPWAY_TOOLS/.lock"
+    if ! flock -n 9; then
+      log "another make tools is building into $SLIPWAY_TOOLS; waiting for it"
+      flock 9
+    fi
+  fi
 
   if on_path_at_version pulumi "v$PULUMI_VERSION" pulumi version &&
     command -v pulumi-language-nodejs >/dev/null; then

@@ -1,0 +1,130 @@
+/**
+ * The local stack for real: the pinned Pulumi CLI (Automation API) and Kubernetes provider against
+ * an embedded cluster of this file's own, checked with kubectl.
+ */
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { X509Certificate } from "node:crypto";
+import * as fs from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, TestCluster, pulumiEnv, requireBuiltProgram, tempDir } from "./support";
+
+const cluster = new TestCluster("slipway-it-stack", 36481);
+const backend = tempDir("slipway-it-backend-");
+let stack: Stack;
+
+const STAGES = ["dev", "staging", "prod"];
+const OUR_NAMESPACES = [...STAGES, "slipway-registry", "slipway-build"];
+
+beforeAll(async () => {
+  requireBuiltProgram();
+  await cluster.start();
+  stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: "local", workDir: ROOT },
+    { envVars: pulumiEnv(backend, cluster.kubeconfig) },
+  );
+});
+
+afterAll(async () => {
+  try {
+    await stack?.destroy();
+  } finally {
+    await cluster.stop();
+    fs.rmSync(backend, { recursive: true, force: true });
+  }
+});
+
+describe("local stack on the embedded cluster", () => {
+  it("comes up from empty", async () => {
+    const result = await stack.up();
+    expect(result.summary.result).toBe("succeeded");
+    expect(result.summary.resourceChanges?.create).toBeGreaterThan(40);
+    const outputs = await stack.outputs();
+    expect(outputs.registryHost.value).toBe("registry.slipway-registry.svc.cluster.local:5000");
+    expect(outputs.stageNamespaces.value).toEqual({ dev: "dev", staging: "staging", prod: "prod" });
+  });
+
+  it("creates the stage namespaces with quota, limits and Pod Security labels", async () => {
+    for (const stage of STAGES) {
+      const ns = await cluster.getJson("namespace", stage);
+      expect(ns.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+      const quota = await cluster.getJson("resourcequota", "stage-quota", "-n", stage);
+      expect(Object.keys(quota.spec.hard).sort()).toEqual(
+        ["limits.cpu", "limits.memory", "pods", "requests.cpu", "requests.memory"],
+      );
+      const limits = await cluster.getJson("limitrange", "stage-limits", "-n", stage);
+      expect(limits.spec.limits[0].type).toBe("Container");
+      const policies = await cluster.getJson("networkpolicy", "-n", stage);
+      expect(policies.items.map((p: any) => p.metadata.name).sort()).toEqual([
+        "allow-dns",
+        "allow-same-namespace",
+        "default-deny",
+      ]);
+    }
+    const prodQuota = await cluster.getJson("resourcequota", "stage-quota", "-n", "prod");
+    expect(prodQuota.spec.hard).toEqual({
+      "limits.cpu": "8",
+      "limits.memory": "16Gi",
+      pods: "50",
+      "requests.cpu": "4",
+      "requests.memory": "8Gi",
+    });
+  });
+
+  it("runs the registry and the build runner with real mTLS certificates", async () => {
+    const registry = await cluster.getJson("deployment", "registry", "-n", "slipway-registry");
+    expect(registry.status.availableReplicas).toBe(1);
+    expect(registry.spec.template.spec.containers[0].image).toMatch(/^docker\.io\/library\/registry:3\.1\.2@sha256:/);
+    const buildkit = await cluster.getJson("deployment", "buildkitd", "-n", "slipway-build");
+    expect(buildkit.status.availableReplicas).toBe(1);
+
+    const secret = await cluster.getJson("secret", "buildkitd-server-tls", "-n", "slipway-build");
+    const decode = (key: string) => Buffer.from(secret.data[key], "base64").toString();
+    const ca = new X509Certificate(decode("ca.pem"));
+    const server = new X509Certificate(decode("cert.pem"));
+    expect(server.verify(ca.publicKey)).toBe(true);
+    expect(server.checkHost("buildkitd.slipway-build.svc.cluster.local")).toBe(
+      "buildkitd.slipway-build.svc.cluster.local",
+    );
+  });
+
+  it("serves the live Service from the active color only", async () => {
+    const blue = await cluster.getJson("deployment", "podinfo-blue", "-n", "dev");
+    const green = await cluster.getJson("deployment", "podinfo-green", "-n", "dev");
+    expect(blue.status.readyReplicas).toBe(2);
+    expect(green.spec.replicas).toBe(0);
+
+    const live = await cluster.getJson("service", "podinfo", "-n", "dev");
+    expect(live.spec.selector).toEqual({ "app.kubernetes.io/name": "podinfo", "slipway.dev/color": "blue" });
+    const preview = await cluster.getJson("service", "podinfo-preview", "-n", "dev");
+    expect(preview.spec.selector["slipway.dev/color"]).toBe("green");
+
+    const pods = await cluster.getJson("pods", "-n", "dev", "-l", "app.kubernetes.io/name=podinfo,slipway.dev/color=blue");
+    const blueIps = pods.items.map((p: any) => p.status.podIP).sort();
+    expect(blueIps).toHaveLength(2);
+    const slices = await cluster.getJson("endpointslices", "-n", "dev", "-l", "kubernetes.io/service-name=podinfo");
+    const endpoints = slices.items.flatMap((s: any) => s.endpoints ?? []);
+    expect(endpoints.flatMap((e: any) => e.addresses).sort()).toEqual(blueIps);
+    expect(endpoints.every((e: any) => e.conditions.ready === true)).toBe(true);
+  });
+
+  it("changes nothing on a second up", async () => {
+    const result = await stack.up();
+    const changes = result.summary.resourceChanges ?? {};
+    expect(Object.keys(changes)).toEqual(["same"]);
+  });
+
+  it("passes preview --refresh --expect-no-changes", async () => {
+    const preview = await stack.preview({ refresh: true, expectNoChanges: true });
+    expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
+  });
+
+  it("leaves no object of ours after destroy", async () => {
+    const result = await stack.destroy();
+    expect(result.summary.result).toBe("succeeded");
+    const namespaces = await cluster.getJson("namespaces");
+    const names = namespaces.items
+      .filter((n: any) => n.status.phase !== "Terminating")
+      .map((n: any) => n.metadata.name);
+    for (const ours of OUR_NAMESPACES) expect(names).not.toContain(ours);
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * The toolchain's own faults: a damaged or missing cached binary is reported in one line with the
+ * fix, quickly, and nothing is rebuilt behind the user's back by `--check`.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { CACHE, ROOT, tempDir } from "./support";
+
+const versions = Object.fromEntries(
+  fs
+    .readFileSync(path.join(ROOT, "tools", "versions.env"), "utf8")
+    .split("\n")
+    .filter((line) => /^[A-Z_]+=/.test(line))
+    .map((line) => line.split("=") as [string, string]),
+);
+const scratch = tempDir("slipway-it-tools-");
+
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+/** A cache whose tool sets link to the real ones, except those copied for the test to damage. */
+function cacheWith(copied: string[]): string {
+  const cache = fs.mkdtempSync(path.join(scratch, "cache-"));
+  fs.mkdirSync(path.join(cache, "tools"));
+  for (const entry of fs.readdirSync(path.join(CACHE, "tools"))) {
+    if (entry.includes(".tmp.")) continue;
+    const source = path.join(CACHE, "tools", entry);
+    const target = path.join(cache, "tools", entry);
+    if (copied.includes(entry)) fs.cpSync(source, target, { recursive: true });
+    else fs.symlinkSync(source, target);
+  }
+  return cache;
+}
+
+function check(cache: string) {
+  const started = Date.now();
+  const result = spawnSync("bash", [path.join(ROOT, "scripts", "tools.sh"), "--check"], {
+    env: { ...process.env, SLIPWAY_CACHE: cache, PATH: "/usr/bin:/bin" },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { ...result, seconds: (Date.now() - started) / 1000 };
+}
+
+describe("make tools --check", () => {
+  it("passes on the built tools", () => {
+    const result = check(cacheWith([]));
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+  });
+
+  it("names a truncated binary and how to fix it, within 60 s", () => {
+    const etcdDir = `etcd-${versions.ETCD_VERSION}`;
+    const cache = cacheWith([etcdDir]);
+    const binary = path.join(cache, "tools", etcdDir, "etcd");
+    fs.truncateSync(binary, 1024 * 1024);
+    const result = check(cache);
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `slipway: etcd ${versions.ETCD_VERSION} in ${path.join(cache, "tools", etcdDir)} is damaged (a binary differs from the checksum recorded when it was built): remove that directory and run make tools to rebuild it.`,
+    );
+    expect(result.seconds).toBeLessThan(60);
+  });
+
+  it("names a missing tool and the command that builds it", () => {
+    const kwokDir = `kwok-${versions.KWOK_VERSION}`;
+    const cache = cacheWith([kwokDir]);
+    fs.rmSync(path.join(cache, "tools", kwokDir), { recursive: true });
+    const result = check(cache);
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `slipway: kwok ${versions.KWOK_VERSION} is not built: run make tools (the first build of kwok takes 2-4 minutes).`,
+    );
+  });
+});
