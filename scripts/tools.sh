@@ -139,17 +139,6 @@ build_pulumi() {
       github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
       github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
   )
-  # The release archive ships these two launchers (go build does not produce them): the engine
-  # starts Node.js dynamic providers and policy packs through them, from the project directory.
-  cat >"$out/pulumi-resource-pulumi-nodejs" <<'SH'
-#!/bin/sh
-exec node ./node_modules/@pulumi/pulumi/cmd/dynamic-provider "$@"
-SH
-  cat >"$out/pulumi-analyzer-policy" <<'SH'
-#!/bin/sh
-exec node ./node_modules/@pulumi/pulumi/cmd/run-policy-pack "$@"
-SH
-  chmod +x "$out/pulumi-resource-pulumi-nodejs" "$out/pulumi-analyzer-policy"
   rm -rf "$work"
 }
 
@@ -230,6 +219,24 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@v$version" "sigs.k8s.io/kwok/cmd/kwokctl@v$version"
 }
 
+# The release archive ships two launchers that go build does not produce: the engine starts
+# Node.js dynamic providers and policy packs through them, in the program's directory (which may
+# be a subdirectory such as dist/), so @pulumi/pulumi is looked up the way Node would.
+write_node_launchers() {
+  local launcher
+  mkdir -p "$SLIPWAY_BIN"
+  for launcher in "pulumi-resource-pulumi-nodejs:dynamic-provider" "pulumi-analyzer-policy:run-policy-pack"; do
+    rm -f "$SLIPWAY_BIN/${launcher%%:*}"
+    cat >"$SLIPWAY_BIN/${launcher%%:*}" <<SH
+#!/bin/sh
+dir="\$PWD"
+while [ "\$dir" != / ] && [ ! -d "\$dir/node_modules/@pulumi/pulumi" ]; do dir="\$(dirname "\$dir")"; done
+exec node "\$dir/node_modules/@pulumi/pulumi/cmd/${launcher#*:}" "\$@"
+SH
+    chmod +x "$SLIPWAY_BIN/${launcher%%:*}"
+  done
+}
+
 # link DIR BINARIES...: expose a tool set in $SLIPWAY_BIN.
 link() {
   local dir="$1"
@@ -263,12 +270,12 @@ main() {
     use_from_path pulumi-language-nodejs
   else
     ensure pulumi "$PULUMI_VERSION" build_pulumi pulumi pulumi-language-nodejs
-    link "$(tool_dir pulumi "$PULUMI_VERSION")" pulumi pulumi-language-nodejs \
-      pulumi-resource-pulumi-nodejs pulumi-analyzer-policy
+    link "$(tool_dir pulumi "$PULUMI_VERSION")" pulumi pulumi-language-nodejs
   fi
+  write_node_launchers
 
+  # Installed as a plugin below, not linked: a provider binary on PATH would override the plugin.
   ensure pulumi-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_pulumi_kubernetes pulumi-resource-kubernetes
-  link "$(tool_dir pulumi-kubernetes "$KUBERNETES_PROVIDER_VERSION")" pulumi-resource-kubernetes
 
   ensure etcd "$ETCD_VERSION" build_etcd etcd
   link "$(tool_dir etcd "$ETCD_VERSION")" etcd

@@ -2,11 +2,11 @@
  * The local stack for real: the pinned Pulumi CLI (Automation API) and Kubernetes provider against
  * an embedded cluster of this file's own, checked with kubectl.
  */
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, TestCluster, pulumiEnv, requireBuiltProgram, tempDir } from "./support";
+import { CACHE, ROOT, TestCluster, pulumiEnv, requireBuiltProgram, tempDir } from "./support";
 
 const cluster = new TestCluster("slipway-it-stack", 36481);
 const backend = tempDir("slipway-it-backend-");
@@ -20,7 +20,11 @@ beforeAll(async () => {
   await cluster.start();
   stack = await LocalWorkspace.createOrSelectStack(
     { stackName: "local", workDir: ROOT },
-    { envVars: pulumiEnv(backend, cluster.kubeconfig) },
+    {
+      envVars: pulumiEnv(backend, cluster.kubeconfig),
+      // The pinned CLI from the tool cache ($CACHE/bin/pulumi), never one from the user's PATH.
+      pulumiCommand: await PulumiCommand.get({ root: CACHE, skipVersionCheck: true }),
+    },
   );
 });
 
@@ -48,9 +52,13 @@ describe("local stack on the embedded cluster", () => {
       const ns = await cluster.getJson("namespace", stage);
       expect(ns.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
       const quota = await cluster.getJson("resourcequota", "stage-quota", "-n", stage);
-      expect(Object.keys(quota.spec.hard).sort()).toEqual(
-        ["limits.cpu", "limits.memory", "pods", "requests.cpu", "requests.memory"],
-      );
+      expect(Object.keys(quota.spec.hard).sort()).toEqual([
+        "limits.cpu",
+        "limits.memory",
+        "pods",
+        "requests.cpu",
+        "requests.memory",
+      ]);
       const limits = await cluster.getJson("limitrange", "stage-limits", "-n", stage);
       expect(limits.spec.limits[0].type).toBe("Container");
       const policies = await cluster.getJson("networkpolicy", "-n", stage);
@@ -73,7 +81,9 @@ describe("local stack on the embedded cluster", () => {
   it("runs the registry and the build runner with real mTLS certificates", async () => {
     const registry = await cluster.getJson("deployment", "registry", "-n", "slipway-registry");
     expect(registry.status.availableReplicas).toBe(1);
-    expect(registry.spec.template.spec.containers[0].image).toMatch(/^docker\.io\/library\/registry:3\.1\.2@sha256:/);
+    expect(registry.spec.template.spec.containers[0].image).toMatch(
+      /^docker\.io\/library\/registry:3\.1\.2@sha256:/,
+    );
     const buildkit = await cluster.getJson("deployment", "buildkitd", "-n", "slipway-build");
     expect(buildkit.status.availableReplicas).toBe(1);
 
@@ -94,14 +104,29 @@ describe("local stack on the embedded cluster", () => {
     expect(green.spec.replicas).toBe(0);
 
     const live = await cluster.getJson("service", "podinfo", "-n", "dev");
-    expect(live.spec.selector).toEqual({ "app.kubernetes.io/name": "podinfo", "slipway.dev/color": "blue" });
+    expect(live.spec.selector).toEqual({
+      "app.kubernetes.io/name": "podinfo",
+      "slipway.dev/color": "blue",
+    });
     const preview = await cluster.getJson("service", "podinfo-preview", "-n", "dev");
     expect(preview.spec.selector["slipway.dev/color"]).toBe("green");
 
-    const pods = await cluster.getJson("pods", "-n", "dev", "-l", "app.kubernetes.io/name=podinfo,slipway.dev/color=blue");
+    const pods = await cluster.getJson(
+      "pods",
+      "-n",
+      "dev",
+      "-l",
+      "app.kubernetes.io/name=podinfo,slipway.dev/color=blue",
+    );
     const blueIps = pods.items.map((p: any) => p.status.podIP).sort();
     expect(blueIps).toHaveLength(2);
-    const slices = await cluster.getJson("endpointslices", "-n", "dev", "-l", "kubernetes.io/service-name=podinfo");
+    const slices = await cluster.getJson(
+      "endpointslices",
+      "-n",
+      "dev",
+      "-l",
+      "kubernetes.io/service-name=podinfo",
+    );
     const endpoints = slices.items.flatMap((s: any) => s.endpoints ?? []);
     expect(endpoints.flatMap((e: any) => e.addresses).sort()).toEqual(blueIps);
     expect(endpoints.every((e: any) => e.conditions.ready === true)).toBe(true);
