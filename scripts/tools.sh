@@ -277,20 +277,34 @@ main() {
   # Installed as a plugin below, not linked: a provider binary on PATH would override the plugin.
   ensure pulumi-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_pulumi_kubernetes pulumi-resource-kubernetes
 
-  ensure etcd "$ETCD_VERSION" build_etcd etcd
-  link "$(tool_dir etcd "$ETCD_VERSION")" etcd
-
-  if on_path_at_version kubectl "v$KUBERNETES_VERSION" kubectl version --client; then
-    use_from_path kubectl
-    ensure kubernetes "$KUBERNETES_VERSION" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl
-    link "$(tool_dir kubernetes "$KUBERNETES_VERSION")" kube-apiserver kube-controller-manager kube-scheduler
+  if on_path_at_version etcd "etcd Version: $ETCD_VERSION" etcd --version; then
+    use_from_path etcd
   else
-    ensure kubernetes "$KUBERNETES_VERSION" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl
-    link "$(tool_dir kubernetes "$KUBERNETES_VERSION")" kube-apiserver kube-controller-manager kube-scheduler kubectl
+    ensure etcd "$ETCD_VERSION" build_etcd etcd
+    link "$(tool_dir etcd "$ETCD_VERSION")" etcd
   fi
 
-  ensure kwok "$KWOK_VERSION" build_kwok kwok kwokctl
-  link "$(tool_dir kwok "$KWOK_VERSION")" kwok kwokctl
+  local control_plane=(kube-apiserver kube-controller-manager kube-scheduler) on_path=true
+  for bin in "${control_plane[@]}" kubectl; do
+    local version_cmd=("$bin" --version)
+    [[ "$bin" == kubectl ]] && version_cmd=(kubectl version --client)
+    on_path_at_version "$bin" "v$KUBERNETES_VERSION" "${version_cmd[@]}" || on_path=false
+  done
+  if $on_path; then
+    for bin in "${control_plane[@]}" kubectl; do use_from_path "$bin"; done
+  else
+    ensure kubernetes "$KUBERNETES_VERSION" build_kubernetes "${control_plane[@]}" kubectl
+    link "$(tool_dir kubernetes "$KUBERNETES_VERSION")" "${control_plane[@]}" kubectl
+  fi
+
+  if on_path_at_version kwokctl "v$KWOK_VERSION" kwokctl --version &&
+    on_path_at_version kwok "v$KWOK_VERSION" kwok --version; then
+    use_from_path kwok
+    use_from_path kwokctl
+  else
+    ensure kwok "$KWOK_VERSION" build_kwok kwok kwokctl
+    link "$(tool_dir kwok "$KWOK_VERSION")" kwok kwokctl
+  fi
 
   if ! $CHECK_ONLY; then
     install_kubernetes_plugin
