@@ -46,16 +46,22 @@ export class TestCluster {
   ) {}
 
   async start(): Promise<void> {
-    await sh(path.join(ROOT, "scripts", "cluster.sh"), ["start", "--name", this.name, "--port", String(this.port)], {
-      timeoutS: 240,
-    });
+    await sh(
+      path.join(ROOT, "scripts", "cluster.sh"),
+      ["start", "--name", this.name, "--port", String(this.port)],
+      {
+        timeoutS: 240,
+      },
+    );
     this.kubeconfig = (
       await sh(path.join(ROOT, "scripts", "cluster.sh"), ["kubeconfig", "--name", this.name])
     ).trim();
   }
 
   async stop(): Promise<void> {
-    await sh(path.join(ROOT, "scripts", "cluster.sh"), ["stop", "--name", this.name], { timeoutS: 120 });
+    await sh(path.join(ROOT, "scripts", "cluster.sh"), ["stop", "--name", this.name], {
+      timeoutS: 120,
+    });
   }
 
   /** kubectl against this cluster, parsed as JSON. */
