@@ -1,5 +1,6 @@
 # slipway: the two commands a fresh clone needs are `make up` and `make test`.
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
@@ -9,11 +10,15 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-# npm packages come from the registry; install scripts are skipped because @pulumi/* ones try to
-# download provider plugins, which are built and installed by `make tools` instead.
+# npm packages come from the registry, at the versions in package-lock.json. Install scripts are
+# skipped because @pulumi/* ones try to download provider plugins, which `make tools` builds and
+# installs instead. `npm install --no-save` rather than `npm ci`: the registry here lacks rollup's
+# optional binaries for other platforms, which npm leaves out of the lock file and `npm ci` then
+# rejects as out of sync.
+NPM_INSTALL := npm install --ignore-scripts --no-save --no-audit --no-fund --loglevel=error
 node_modules/.installed: package.json package-lock.json
-	@start=$$(date +%s); npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
-	echo "==> npm ci took $$(( $$(date +%s) - start ))s"
+	@start=$$(date +%s); $(NPM_INSTALL); touch $@; \
+	echo "==> npm install took $$(( $$(date +%s) - start ))s"
 
 deps: node_modules/.installed ## Install npm dependencies
 
