@@ -9,7 +9,7 @@ import * as fs from "fs";
 import { z } from "zod";
 import { IMAGE_ALLOWED, parseImageReference } from "./image";
 import { BUILDKIT_ROOTLESS_IMAGE, REGISTRY_IMAGE } from "./pinnedImages";
-import { COLORS, DNS_LABEL_ALLOWED, SERVICE_NAME_MAX, isDnsLabel } from "./naming";
+import { DNS_LABEL_ALLOWED, SERVICE_NAME_MAX, isDnsLabel } from "./naming";
 import {
   CPU_ALLOWED,
   MEMORY_ALLOWED,
@@ -268,7 +268,7 @@ const serviceSchema = strict({
   stage: dnsLabel(),
   port: int(1, 65535),
   activeColor: oneOf(["blue", "green"]),
-  /** Replicas the idle color keeps after a release. Default 0. */
+  /** Replicas the idle color keeps once a release is over (the release flow scales it). Default 0. */
   idleReplicas: int(0, 100).default(0),
   resources: strict({ requests: cpuMemory, limits: cpuMemory }),
   readinessPath: z.string().startsWith("/").default("/readyz"),
@@ -551,9 +551,6 @@ export function parsePlatformConfig(raw: RawConfig): PlatformConfig {
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
-
-/** The colors of a service in a fixed order, for code that treats both alike. */
-export const SERVICE_COLORS = COLORS;
 
 /** The stack's config, read from Pulumi and validated. Errors end the program without a stack trace. */
 export function loadPlatformConfig(): {

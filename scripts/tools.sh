@@ -19,7 +19,7 @@ export GOSUMDB=off
 GO_BUILD_FLAGS=(-trimpath -p "$(nproc)")
 
 require_go() {
-  command -v go >/dev/null || die "Go >= $GO_MIN_VERSION is needed to build the pinned tools: install Go (apt-get install golang-go is too old; use the official toolchain) and rerun make tools."
+  command -v go >/dev/null || die "Go >= $GO_MIN_VERSION is needed to build the pinned tools and go is not on PATH: install Go $GO_MIN_VERSION or newer and rerun make tools."
   local have
   have="$(go env GOVERSION | sed 's/^go//')"
   if ! printf '%s\n%s\n' "$GO_MIN_VERSION" "$have" | sort -V -C; then
