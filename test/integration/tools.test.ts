@@ -33,9 +33,10 @@ function cacheWith(copied: string[]): string {
   return cache;
 }
 
-function check(cache: string) {
+/** Runs scripts/tools.sh (with --check unless told otherwise) on a PATH without Go or pulumi. */
+function check(cache: string, args: string[] = ["--check"]) {
   const started = Date.now();
-  const result = spawnSync("bash", [path.join(ROOT, "scripts", "tools.sh"), "--check"], {
+  const result = spawnSync("bash", [path.join(ROOT, "scripts", "tools.sh"), ...args], {
     env: { ...process.env, SLIPWAY_CACHE: cache, PATH: "/usr/bin:/bin" },
     encoding: "utf8",
     timeout: 60_000,
@@ -43,7 +44,7 @@ function check(cache: string) {
   return { ...result, seconds: (Date.now() - started) / 1000 };
 }
 
-describe("make tools --check", () => {
+describe("make tools", () => {
   it("passes on the built tools", () => {
     const result = check(cacheWith([]));
     expect(result.stderr).toBe("");
@@ -71,6 +72,17 @@ describe("make tools --check", () => {
     expect(result.status).toBe(1);
     expect(result.stderr.trim()).toBe(
       `slipway: kwok ${versions.KWOK_VERSION} is not built: run make tools (the first build of kwok takes 2-4 minutes).`,
+    );
+  });
+
+  it("says in one line that Go is needed when a tool must be built and go is missing", () => {
+    const kwokDir = `kwok-${versions.KWOK_VERSION}`;
+    const cache = cacheWith([kwokDir]);
+    fs.rmSync(path.join(cache, "tools", kwokDir), { recursive: true });
+    const result = check(cache, []);
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `slipway: Go >= ${versions.GO_MIN_VERSION} is needed to build the pinned tools and go is not on PATH: install Go ${versions.GO_MIN_VERSION} or newer and rerun make tools.`,
     );
   });
 });
