@@ -32,7 +32,7 @@ cluster: tools ## Start the embedded cluster (real control plane, kwok nodes)
 	@scripts/cluster.sh start
 
 up: tools build ## Deploy the local stack (embedded cluster, or yours when KUBECONFIG is set)
-	@if [ -z "$$KUBECONFIG" ]; then scripts/cluster.sh start >/dev/null; fi
+	@if [ -z "$${KUBECONFIG:-}" ]; then scripts/cluster.sh start >/dev/null; fi
 	@scripts/up.sh
 
 down: ## Destroy the local stack and stop the embedded cluster

@@ -30,7 +30,7 @@ took() { log "$1 took $(($(now_s) - $2))s"; }
 # repo. The passphrase only protects a throwaway local stack; it is documented in the README.
 SLIPWAY_LOCAL_PASSPHRASE="slipway-local"
 use_local_pulumi() {
-  local state_dir="${1:-$SLIPWAY_CACHE/state/pulumi}"
+  local state_dir="${1:-${SLIPWAY_STATE_DIR:-$SLIPWAY_CACHE/state/pulumi}}"
   mkdir -p "$state_dir"
   export PATH="$SLIPWAY_BIN:$PATH"
   export PULUMI_BACKEND_URL="file://$state_dir"

@@ -221,19 +221,20 @@ build_kwok() {
 
 # The release archive ships two launchers that go build does not produce: the engine starts
 # Node.js dynamic providers and policy packs through them, in the program's directory (which may
-# be a subdirectory such as dist/), so @pulumi/pulumi is looked up the way Node would.
+# be a subdirectory such as dist/), so @pulumi/pulumi is looked up the way Node would. They go
+# next to the pulumi binary, where the engine looks for its bundled plugins first (it warns about
+# plugins it finds only on PATH). Not part of the build's checksums: rewritten on every run.
 write_node_launchers() {
-  local launcher
-  mkdir -p "$SLIPWAY_BIN"
+  local dir="$1" launcher
   for launcher in "pulumi-resource-pulumi-nodejs:dynamic-provider" "pulumi-analyzer-policy:run-policy-pack"; do
-    rm -f "$SLIPWAY_BIN/${launcher%%:*}"
-    cat >"$SLIPWAY_BIN/${launcher%%:*}" <<SH
+    rm -f "$dir/${launcher%%:*}" "$SLIPWAY_BIN/${launcher%%:*}"
+    cat >"$dir/${launcher%%:*}" <<SH
 #!/bin/sh
 dir="\$PWD"
 while [ "\$dir" != / ] && [ ! -d "\$dir/node_modules/@pulumi/pulumi" ]; do dir="\$(dirname "\$dir")"; done
 exec node "\$dir/node_modules/@pulumi/pulumi/cmd/${launcher#*:}" "\$@"
 SH
-    chmod +x "$SLIPWAY_BIN/${launcher%%:*}"
+    chmod +x "$dir/${launcher%%:*}"
   done
 }
 
@@ -271,8 +272,8 @@ main() {
   else
     ensure pulumi "$PULUMI_VERSION" build_pulumi pulumi pulumi-language-nodejs
     link "$(tool_dir pulumi "$PULUMI_VERSION")" pulumi pulumi-language-nodejs
+    write_node_launchers "$(tool_dir pulumi "$PULUMI_VERSION")"
   fi
-  write_node_launchers
 
   # Installed as a plugin below, not linked: a provider binary on PATH would override the plugin.
   ensure pulumi-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_pulumi_kubernetes pulumi-resource-kubernetes
