@@ -22,7 +22,7 @@ export function volumeSource(
     readonly labels: Record<string, string>;
     readonly parent: pulumi.Resource;
   },
-): k8s.types.input.core.v1.Volume extends infer V ? Omit<V, "name"> : never {
+): Omit<k8s.types.input.core.v1.Volume, "name"> {
   if (spec.kind === "emptyDir") return { emptyDir: { sizeLimit: spec.size } };
   const pvc = new k8s.core.v1.PersistentVolumeClaim(
     claim.resourceName,
