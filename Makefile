@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: help deps build tools cluster up down test test-unit test-integration lint typecheck format clean-tools
+.PHONY: help deps build tools cluster up down test test-unit test-policy test-integration lint typecheck format clean-tools
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -20,10 +20,16 @@ node_modules/.installed: package.json package-lock.json
 	@start=$$(date +%s); $(NPM_INSTALL); touch $@; \
 	echo "==> npm install took $$(( $$(date +%s) - start ))s"
 
-deps: node_modules/.installed ## Install npm dependencies
+# The policy pack is its own package (policy/package.json), pinned to the same @pulumi/pulumi.
+policy/node_modules/.installed: policy/package.json policy/package-lock.json
+	@start=$$(date +%s); (cd policy && $(NPM_INSTALL)); touch $@; \
+	echo "==> npm install (policy) took $$(( $$(date +%s) - start ))s"
 
-build: deps ## Compile the program and the component library to dist/
+deps: node_modules/.installed policy/node_modules/.installed ## Install npm dependencies
+
+build: deps ## Compile the program, the component library and the policy pack
 	@npm run --silent build
+	@cd policy && ../node_modules/.bin/tsc -p tsconfig.json
 
 tools: ## Build or verify the pinned Pulumi CLI, provider and cluster binaries (cached outside the repo)
 	@scripts/tools.sh
@@ -38,16 +44,20 @@ up: tools build ## Deploy the local stack (embedded cluster, or yours when KUBEC
 down: ## Destroy the local stack and stop the embedded cluster
 	@scripts/down.sh
 
-test: lint test-unit test-integration ## Every test
+test: lint test-unit test-policy test-integration ## Every test
 
 test-unit: deps ## Unit tests under Pulumi mocks (seconds, no cluster)
 	@npx vitest run --project unit
+
+test-policy: tools build ## Every policy rule on fixtures and on each stack; a real preview with the pack
+	@npx vitest run --project policy
 
 test-integration: tools build ## Real Pulumi CLI against an embedded cluster of the tests' own
 	@npx vitest run --project integration
 
 typecheck: deps
 	@npx tsc -p tsconfig.test.json
+	@cd policy && ../node_modules/.bin/tsc -p tsconfig.json --noEmit
 
 lint: deps typecheck ## Type check, ESLint and Prettier
 	@npx eslint . && npx prettier --check . --log-level warn

@@ -2,7 +2,7 @@ import pulumi from "@pulumi/eslint-plugin";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", "policy/dist/", "policy/node_modules/"] },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts"],
@@ -16,6 +16,18 @@ export default tseslint.config(
       "@pulumi/no-output-instance-in-template-literal": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
     },
+  },
+  {
+    // The policy pack is its own package (policy/package.json) with its own tsconfig.
+    files: ["policy/**/*.ts"],
+    languageOptions: {
+      parserOptions: { project: "./policy/tsconfig.json", tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
+    // Rules read resource inputs and admission objects, which are untyped JSON.
+    files: ["policy/rules/**/*.ts"],
+    rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {
     // Tests read loosely typed mock inputs.

@@ -14,6 +14,14 @@ export default defineConfig({
       },
       {
         test: {
+          name: "policy",
+          include: ["test/policy/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           environment: "node",

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { versionLabel } from "./image";
 import { appLabels, podSecurityLabels } from "./labels";
 import { MtlsCertificates } from "./mtlsCertificates";
 import { VolumeSpec, dnsEgressRule, volumeSource } from "./podBuilding";
@@ -176,6 +177,7 @@ export class BuildRunner extends pulumi.ComponentResource {
     const port = args.port ?? 1234;
     const cache = args.cache ?? { kind: "emptyDir", size: "20Gi" };
     const resources = args.resources ?? DEFAULT_RESOURCES;
+    const image = args.image ?? BUILDKIT_ROOTLESS_IMAGE;
     if (cache.kind === "pvc" && (args.replicas ?? 1) !== 1) {
       throw new pulumi.ResourceError(
         `${name}: a PVC build cache is ReadWriteOnce and needs replicas 1, not ${args.replicas}`,
@@ -251,7 +253,7 @@ export class BuildRunner extends pulumi.ComponentResource {
           selector: { matchLabels: podSelector },
           template: {
             metadata: {
-              labels,
+              labels: { ...labels, "app.kubernetes.io/version": versionLabel(image) },
               // Roll the pods when the certificates are renewed.
               annotations: { "slipway.dev/tls-not-after": certificates.notAfter },
             },
@@ -271,7 +273,7 @@ export class BuildRunner extends pulumi.ComponentResource {
               containers: [
                 {
                   name: "buildkitd",
-                  image: args.image ?? BUILDKIT_ROOTLESS_IMAGE,
+                  image,
                   args: [
                     "--addr",
                     "unix:///run/user/1000/buildkit/buildkitd.sock",

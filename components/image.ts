@@ -46,3 +46,9 @@ export function pinnedReference(image: ImageReference): string {
 export function imageVersion(image: ImageReference): string {
   return image.tag ?? image.digest.slice("sha256:".length, "sha256:".length + 12);
 }
+
+/** The app.kubernetes.io/version label for an image reference; "unknown" if it is not pinned. */
+export function versionLabel(text: string): string {
+  const image = parseImageReference(text);
+  return image ? imageVersion(image) : "unknown";
+}

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { versionLabel } from "./image";
 import { appLabels, podSecurityLabels } from "./labels";
 import { VolumeSpec, volumeSource } from "./podBuilding";
 import { REGISTRY_IMAGE } from "./pinnedImages";
@@ -156,7 +157,7 @@ export class Registry extends pulumi.ComponentResource {
           strategy: { type: "Recreate" },
           selector: { matchLabels: selector },
           template: {
-            metadata: { labels },
+            metadata: { labels: { ...labels, "app.kubernetes.io/version": versionLabel(image) } },
             spec: {
               automountServiceAccountToken: false,
               securityContext: {

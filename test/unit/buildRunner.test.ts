@@ -53,7 +53,9 @@ describe("BuildRunner engine buildkit", () => {
       secretValue({ "ca.pem": "ca-pem", "cert.pem": "client-pem", "key.pem": "client-key" }),
     );
 
-    const pod = resource("kubernetes:apps/v1:Deployment", "bk-buildkitd").inputs.spec.template.spec;
+    const template = resource("kubernetes:apps/v1:Deployment", "bk-buildkitd").inputs.spec.template;
+    expect(template.metadata.labels["app.kubernetes.io/version"]).toBe("v0.33.1-rootless");
+    const pod = template.spec;
     const container = pod.containers[0];
     expect(container.image).toBe(BUILDKIT_ROOTLESS_IMAGE);
     expect(container.args).toEqual(

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { imageVersion, parseImageReference, pinnedReference } from "../../components/image";
+import {
+  imageVersion,
+  parseImageReference,
+  pinnedReference,
+  versionLabel,
+} from "../../components/image";
 
 const DIGEST = "sha256:" + "ab".repeat(32);
 
@@ -47,4 +52,12 @@ describe("pinnedReference and imageVersion", () => {
     const image = parseImageReference(`ghcr.io/acme/web@${DIGEST}`)!;
     expect(imageVersion(image)).toBe("abababababab");
   });
+});
+
+describe("versionLabel", () => {
+  it.each([
+    [`docker.io/moby/buildkit:v0.33.1-rootless@${DIGEST}`, "v0.33.1-rootless"],
+    [`registry@${DIGEST}`, "abababababab"],
+    ["registry:3", "unknown"],
+  ])("%s -> %s", (text, label) => expect(versionLabel(text)).toBe(label));
 });

@@ -44,6 +44,7 @@ describe("Registry kind incluster", () => {
     const container = deployment.spec.template.spec.containers[0];
     expect(container.image).toBe(REGISTRY_IMAGE);
     expect(container.image).toMatch(/@sha256:[0-9a-f]{64}$/);
+    expect(deployment.spec.template.metadata.labels["app.kubernetes.io/version"]).toBe("3.1.2");
     expect(container.resources).toEqual({
       requests: { cpu: "100m", memory: "128Mi" },
       limits: { cpu: "500m", memory: "512Mi" },
