@@ -15,15 +15,14 @@ import type {
   ResourceValidationPolicy,
   StackValidationPolicy,
 } from "@pulumi/policy";
+import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
 import { AWS_RULES, AwsRule } from "./rules/awsRules";
-
-export type { ReportViolation };
 import { Level, Settings, levelOf, settingsFrom } from "./rules/settings";
 import { STACK_RULES, StackResource, StackRule } from "./rules/stackRules";
-import { WORKLOAD_RULES, WorkloadRule, runWorkloadRule } from "./rules/workloadRules";
 import { workloadOfResource } from "./rules/workload";
+import { WORKLOAD_RULES, WorkloadRule, runWorkloadRule } from "./rules/workloadRules";
 
-import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
+export type { ReportViolation };
 
 const LEVEL: PolicyConfigJSONSchema = {
   type: "string",
