@@ -203,31 +203,33 @@ export class BuildRunner extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const serverSecret = new k8s.core.v1.Secret(
-      `${name}-server-tls`,
-      {
-        metadata: { name: "buildkitd-server-tls", namespace: ns, labels },
-        type: "Opaque",
-        stringData: {
-          "ca.pem": certificates.caCertPem,
-          "cert.pem": certificates.serverCertPem,
-          "key.pem": certificates.serverKeyPem,
+    // ca.pem, cert.pem and key.pem: the file names buildkitd's and buildctl's --tls* flags use.
+    const tlsSecret = (
+      role: string,
+      secretName: string,
+      cert: pulumi.Output<string>,
+      key: pulumi.Output<string>,
+    ) =>
+      new k8s.core.v1.Secret(
+        `${name}-${role}-tls`,
+        {
+          metadata: { name: secretName, namespace: ns, labels },
+          type: "Opaque",
+          stringData: { "ca.pem": certificates.caCertPem, "cert.pem": cert, "key.pem": key },
         },
-      },
-      { parent: this },
+        { parent: this },
+      );
+    const serverSecret = tlsSecret(
+      "server",
+      "buildkitd-server-tls",
+      certificates.serverCertPem,
+      certificates.serverKeyPem,
     );
-    const clientSecret = new k8s.core.v1.Secret(
-      `${name}-client-tls`,
-      {
-        metadata: { name: "buildkit-client-tls", namespace: ns, labels },
-        type: "Opaque",
-        stringData: {
-          "ca.pem": certificates.caCertPem,
-          "cert.pem": certificates.clientCertPem,
-          "key.pem": certificates.clientKeyPem,
-        },
-      },
-      { parent: this },
+    const clientSecret = tlsSecret(
+      "client",
+      "buildkit-client-tls",
+      certificates.clientCertPem,
+      certificates.clientKeyPem,
     );
 
     const cacheVolume = volumeSource(cache, {
