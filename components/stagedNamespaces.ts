@@ -35,6 +35,21 @@ export interface StagedNamespacesArgs {
   readonly stages: readonly StageArgs[];
   /** Value of app.kubernetes.io/part-of. Default "slipway". */
   readonly partOf?: string;
+  /**
+   * Opt-in (default none): ValidatingAdmissionPolicies and their bindings to deploy with the
+   * stages, e.g. `admissionObjects(settings)` of policy/rules/admission.ts, whose bindings select
+   * the namespaces by the slipway.dev/stage label every stage here carries. They are
+   * cluster-scoped: give them to one StagedNamespaces per cluster.
+   */
+  readonly admissionPolicies?: readonly AdmissionPolicyObject[];
+}
+
+/** A ValidatingAdmissionPolicy or ValidatingAdmissionPolicyBinding, as plain data. */
+export interface AdmissionPolicyObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly labels?: Record<string, string> };
+  readonly spec: Record<string, unknown>;
 }
 
 /** The objects of one stage, for callers and tests. */
@@ -55,6 +70,8 @@ export class StagedNamespaces extends pulumi.ComponentResource {
   /** Namespace name per stage name. */
   public readonly namespaces: pulumi.Output<Record<string, string>>;
   public readonly stages: ReadonlyMap<string, Stage>;
+  /** The admission policies and bindings declared (none unless `admissionPolicies` is set). */
+  public readonly admissionPolicies: readonly pulumi.CustomResource[];
 
   constructor(name: string, args: StagedNamespacesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:k8s:StagedNamespaces", name, {}, opts);
@@ -65,12 +82,57 @@ export class StagedNamespaces extends pulumi.ComponentResource {
       stages.set(stage.name, this.declareStage(name, stage, partOf));
     }
     this.stages = stages;
+    this.admissionPolicies = this.declareAdmission(name, args.admissionPolicies ?? []);
     const pairs = [...stages.entries()].map(([stage, objects]) =>
       objects.namespace.metadata.name.apply((ns): [string, string] => [stage, ns]),
     );
     this.namespaces = pulumi.all(pairs).apply((entries) => Object.fromEntries(entries));
 
     this.registerOutputs({ namespaces: this.namespaces });
+  }
+
+  private declareAdmission(
+    name: string,
+    objects: readonly AdmissionPolicyObject[],
+  ): pulumi.CustomResource[] {
+    const unknown = objects.filter(
+      (o) =>
+        o.kind !== "ValidatingAdmissionPolicy" && o.kind !== "ValidatingAdmissionPolicyBinding",
+    );
+    if (unknown.length > 0) {
+      throw new pulumi.ResourceError(
+        `StagedNamespaces ${name}: admissionPolicies takes ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding objects, not ${unknown.map((o) => o.kind).join(", ")}`,
+        this,
+      );
+    }
+    const admission = k8s.admissionregistration.v1;
+    const policies = objects
+      .filter((o) => o.kind === "ValidatingAdmissionPolicy")
+      .map(
+        (o) =>
+          new admission.ValidatingAdmissionPolicy(
+            `${name}-${o.metadata.name}`,
+            {
+              metadata: o.metadata,
+              spec: o.spec as k8s.types.input.admissionregistration.v1.ValidatingAdmissionPolicySpec,
+            },
+            { parent: this },
+          ),
+      );
+    const bindings = objects
+      .filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")
+      .map(
+        (o) =>
+          new admission.ValidatingAdmissionPolicyBinding(
+            `${name}-${o.metadata.name}`,
+            {
+              metadata: o.metadata,
+              spec: o.spec as k8s.types.input.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec,
+            },
+            { parent: this, dependsOn: policies },
+          ),
+      );
+    return [...policies, ...bindings];
   }
 
   private declareStage(name: string, stage: StageArgs, partOf: string): Stage {

@@ -20,12 +20,40 @@ export interface WorkloadRule {
   /** The build runner, inside its own namespace, is exempt (what rootless BuildKit needs). */
   readonly buildRunnerException?: boolean;
   /**
-   * For the admission point (not generated yet): an unverified draft of the CEL expression over `variables.pod` (the
-   * pod spec) and `variables.podMeta` that is true when the workload passes.
+   * The same rule for the admission point (rules/admission.ts makes it a ValidatingAdmissionPolicy):
+   * CEL over the variables that policy defines (see `CelValidation`). Unset: preview only.
    */
-  readonly cel?: string;
+  readonly cel?: CelValidation;
   /** The violations of `w`, as messages naming the resource, the field and the fix. */
   readonly check: (w: Workload, settings: Settings) => string[];
+}
+
+/**
+ * A CEL validation over the variables every generated policy defines: `pod` (the pod spec),
+ * `podLabels`, `podAnnotations`, `podPath` (its field path, e.g. `spec.template.spec`),
+ * `containers` (init and app containers), `name` (e.g. `Deployment prod/web-blue`) and
+ * `buildRunner`; plus `request` and `object`.
+ */
+export interface CelValidation {
+  /** True when the workload passes. */
+  readonly expression: string;
+  /** The message when it fails (a CEL string): the resource, the field and the fix. */
+  readonly messageExpression: string;
+}
+
+/**
+ * A per-container rule in CEL: `bad` is true of a violating container `c`, `message` is a CEL
+ * string about it (after `<name>: <podPath> container "<c.name>": `).
+ */
+function celPerContainer(
+  bad: string,
+  message: string,
+  all = "variables.containers",
+): CelValidation {
+  return {
+    expression: `!${all}.exists(c, ${bad})`,
+    messageExpression: `variables.name + ': ' + ${all}.filter(c, ${bad}).map(c, variables.podPath + ' container "' + c.name + '": ' + ${message}).join('; ')`,
+  };
 }
 
 const PIN_HINT = "pin it by digest (repo@sha256:<64 hex>)";
@@ -42,6 +70,10 @@ export const imageDigestRequired: WorkloadRule = {
   group: "images",
   description:
     "Blue/green workloads (pods labelled slipway.dev/color) in every stage and every workload in the prod stage run images pinned by digest.",
+  cel: celPerContainer(
+    `(variables.podLabels.exists(l, l == '${COLOR_LABEL}') || request.namespace == '${PROD_STAGE}') && !c.image.matches('^[^@]*@sha256:[0-9a-f]{64}$')`,
+    `'image "' + c.image + '" is not pinned by digest, which ' + (variables.podLabels.exists(l, l == '${COLOR_LABEL}') ? 'a blue/green workload' : 'a prod workload') + ' requires; ${PIN_HINT}'`,
+  ),
   check(w) {
     if (!(COLOR_LABEL in w.podLabels) && w.namespace !== PROD_STAGE) return [];
     const why = COLOR_LABEL in w.podLabels ? "a blue/green workload" : "a prod workload";
@@ -59,7 +91,10 @@ export const imageNoLatestTag: WorkloadRule = {
   group: "images",
   description:
     'No container image uses the tag "latest", written or implied by a reference with neither tag nor digest.',
-  cel: "variables.containers.all(c, !c.image.matches('^[^@]*:latest(@.*)?$') && (c.image.contains('@') || c.image.matches(':[^/]+$')))",
+  cel: celPerContainer(
+    "c.image.matches('^([^/@]*/)*[^/:@]*:latest(@.*)?$') || (!c.image.contains('@') && !c.image.matches('^([^/]*/)*[^/:]*:[^/]+$'))",
+    `'image "' + c.image + (c.image.matches('^([^/@]*/)*[^/:@]*:latest(@.*)?$') ? '" uses the mutable tag "latest"' : '" has no tag or digest and so means "latest"') + '; ${PIN_HINT}'`,
+  ),
   check(w) {
     return images(w).flatMap(({ text, path }) => {
       const image = parseImage(text);
@@ -96,7 +131,10 @@ export const containerResources: WorkloadRule = {
   name: "container-resources",
   group: "resources",
   description: "Every container sets cpu and memory requests and limits.",
-  cel: "variables.containers.all(c, has(c.resources) && has(c.resources.requests) && has(c.resources.limits) && ['cpu', 'memory'].all(r, r in c.resources.requests && r in c.resources.limits))",
+  cel: celPerContainer(
+    "!['cpu', 'memory'].all(r, r in c.?resources.?requests.orValue({}) && r in c.?resources.?limits.orValue({}))",
+    "(('cpu' in c.?resources.?requests.orValue({}) ? [] : ['resources.requests.cpu']) + ('memory' in c.?resources.?requests.orValue({}) ? [] : ['resources.requests.memory']) + ('cpu' in c.?resources.?limits.orValue({}) ? [] : ['resources.limits.cpu']) + ('memory' in c.?resources.?limits.orValue({}) ? [] : ['resources.limits.memory'])).join(', ') + ' not set; set cpu and memory requests and limits on every container'",
+  ),
   check(w) {
     return containersOf(w).flatMap(({ container, path }) =>
       (["requests", "limits"] as const).flatMap((kind) =>
@@ -115,6 +153,10 @@ export const runAsNonRoot: WorkloadRule = {
   name: "run-as-non-root",
   group: "security",
   description: "Every container runs as non-root (runAsNonRoot: true on the container or the pod).",
+  cel: celPerContainer(
+    "!c.?securityContext.?runAsNonRoot.orValue(variables.pod.?securityContext.?runAsNonRoot.orValue(false))",
+    "'securityContext.runAsNonRoot is not true (nor is ' + variables.podPath + '.securityContext.runAsNonRoot); set runAsNonRoot: true'",
+  ),
   check(w) {
     return containersOf(w)
       .filter(
@@ -132,7 +174,10 @@ export const noPrivileged: WorkloadRule = {
   name: "no-privileged",
   group: "security",
   description: "No container runs privileged.",
-  cel: "variables.containers.all(c, !has(c.securityContext) || !has(c.securityContext.privileged) || c.securityContext.privileged == false)",
+  cel: celPerContainer(
+    "c.?securityContext.?privileged.orValue(false)",
+    "'securityContext.privileged is true; remove it or set it to false'",
+  ),
   check(w) {
     return containersOf(w)
       .filter(({ container }) => container.securityContext?.privileged === true)
@@ -148,6 +193,10 @@ export const noPrivilegeEscalation: WorkloadRule = {
   group: "security",
   description: "Every container sets allowPrivilegeEscalation: false.",
   buildRunnerException: true,
+  cel: celPerContainer(
+    "c.?securityContext.?allowPrivilegeEscalation.orValue(true)",
+    "'securityContext.allowPrivilegeEscalation is not false; set allowPrivilegeEscalation: false'",
+  ),
   check(w) {
     return containersOf(w)
       .filter(({ container }) => container.securityContext?.allowPrivilegeEscalation !== false)
@@ -163,6 +212,10 @@ export const dropAllCapabilities: WorkloadRule = {
   group: "security",
   description: "Every container drops ALL capabilities and adds back none but NET_BIND_SERVICE.",
   buildRunnerException: true,
+  cel: celPerContainer(
+    "!('ALL' in c.?securityContext.?capabilities.?drop.orValue([])) || size(c.?securityContext.?capabilities.?add.orValue([]).filter(a, a != 'NET_BIND_SERVICE')) > 0",
+    `(((!('ALL' in c.?securityContext.?capabilities.?drop.orValue([]))) ? ['securityContext.capabilities.drop does not include "ALL"; set capabilities.drop: ["ALL"]'] : []) + c.?securityContext.?capabilities.?add.orValue([]).filter(a, a != 'NET_BIND_SERVICE').map(a, 'securityContext.capabilities.add has "' + a + '"; only NET_BIND_SERVICE may be added back')).join('; ')`,
+  ),
   check(w) {
     return containersOf(w).flatMap(({ container, path }) => {
       const caps = container.securityContext?.capabilities ?? {};
@@ -192,6 +245,10 @@ export const seccompRuntimeDefault: WorkloadRule = {
   description:
     "Every container runs under the RuntimeDefault (or a Localhost) seccomp profile, set on the container or the pod.",
   buildRunnerException: true,
+  cel: celPerContainer(
+    "!(c.?securityContext.?seccompProfile.?type.orValue(variables.pod.?securityContext.?seccompProfile.?type.orValue('')) in ['RuntimeDefault', 'Localhost'])",
+    `'seccompProfile.type (on the container, else ' + variables.podPath + '.securityContext) ' + (c.?securityContext.?seccompProfile.?type.orValue(variables.pod.?securityContext.?seccompProfile.?type.orValue('')) == '' ? 'is not set' : 'is "' + c.?securityContext.?seccompProfile.?type.orValue(variables.pod.?securityContext.?seccompProfile.?type.orValue('')) + '"') + '; set seccompProfile.type: RuntimeDefault'`,
+  ),
   check(w) {
     return containersOf(w).flatMap(({ container, path }) => {
       const type =
@@ -214,6 +271,10 @@ export const readOnlyRootFilesystem: WorkloadRule = {
   group: "security",
   description: "Every container mounts its root filesystem read-only.",
   buildRunnerException: true,
+  cel: celPerContainer(
+    "!c.?securityContext.?readOnlyRootFilesystem.orValue(false)",
+    "'securityContext.readOnlyRootFilesystem is not true; set readOnlyRootFilesystem: true and mount an emptyDir where the app writes'",
+  ),
   check(w) {
     return containersOf(w)
       .filter(({ container }) => container.securityContext?.readOnlyRootFilesystem !== true)
@@ -228,7 +289,12 @@ export const noHostNamespaces: WorkloadRule = {
   name: "no-host-namespaces",
   group: "security",
   description: "No pod shares the node's network, PID or IPC namespace.",
-  cel: "!(has(variables.pod.hostNetwork) && variables.pod.hostNetwork) && !(has(variables.pod.hostPID) && variables.pod.hostPID) && !(has(variables.pod.hostIPC) && variables.pod.hostIPC)",
+  cel: {
+    expression:
+      "!(variables.pod.?hostNetwork.orValue(false) || variables.pod.?hostPID.orValue(false) || variables.pod.?hostIPC.orValue(false))",
+    messageExpression:
+      "variables.name + ': ' + ((variables.pod.?hostNetwork.orValue(false) ? ['hostNetwork'] : []) + (variables.pod.?hostPID.orValue(false) ? ['hostPID'] : []) + (variables.pod.?hostIPC.orValue(false) ? ['hostIPC'] : [])).map(f, variables.podPath + '.' + f + ' is true; remove it').join('; ')",
+  },
   check(w) {
     return (["hostNetwork", "hostPID", "hostIPC"] as const)
       .filter((field) => w.pod[field] === true)
@@ -240,6 +306,11 @@ export const noHostPath: WorkloadRule = {
   name: "no-host-path",
   group: "security",
   description: "No pod mounts a hostPath volume.",
+  cel: {
+    expression: "!variables.pod.?volumes.orValue([]).exists(v, has(v.hostPath))",
+    messageExpression:
+      "variables.name + ': ' + variables.pod.?volumes.orValue([]).filter(v, has(v.hostPath)).map(v, variables.podPath + '.volumes (\"' + v.name + '\") is a hostPath volume; use an emptyDir, a PersistentVolumeClaim or a projected volume').join('; ')",
+  },
   check(w) {
     return list(w.pod.volumes).flatMap((volume, i) =>
       volume.hostPath
@@ -255,6 +326,10 @@ export const noHostPort: WorkloadRule = {
   name: "no-host-port",
   group: "security",
   description: "No container binds a port on the node (hostPort).",
+  cel: celPerContainer(
+    "size(c.?ports.orValue([]).filter(p, p.?hostPort.orValue(0) != 0)) > 0",
+    "'ports[].hostPort is ' + c.?ports.orValue([]).filter(p, p.?hostPort.orValue(0) != 0).map(p, string(p.hostPort)).join(', ') + '; remove hostPort and reach the pod through a Service'",
+  ),
   check(w) {
     return containersOf(w).flatMap(({ container, path }) =>
       list(container.ports).flatMap((port, i) =>
@@ -273,7 +348,11 @@ export const noAutomountedToken: WorkloadRule = {
   group: "security",
   description:
     "A pod mounts a service-account token only when it asks for one (automountServiceAccountToken: true); otherwise it sets false.",
-  cel: "has(variables.pod.automountServiceAccountToken)",
+  cel: {
+    expression: "has(variables.pod.automountServiceAccountToken)",
+    messageExpression:
+      "variables.name + ': ' + variables.podPath + '.automountServiceAccountToken is not set, so the token is mounted by default; set it to false (or to true if the pod calls the API)'",
+  },
   check(w) {
     return w.pod.automountServiceAccountToken === undefined
       ? [
@@ -291,6 +370,11 @@ export const probes: WorkloadRule = {
   description:
     "Every app container of a long-running workload has a readiness and a liveness probe.",
   kinds: LONG_RUNNING,
+  cel: celPerContainer(
+    "!has(c.readinessProbe) || !has(c.livenessProbe)",
+    "((has(c.readinessProbe) ? [] : ['readinessProbe is not set; add a readiness probe']) + (has(c.livenessProbe) ? [] : ['livenessProbe is not set; add a liveness probe'])).join('; ')",
+    "variables.pod.containers",
+  ),
   check(w) {
     return containersOf(w, "app").flatMap(({ container, path }) =>
       (["readinessProbe", "livenessProbe"] as const)
@@ -319,6 +403,11 @@ export const gracefulShutdown: WorkloadRule = {
   group: "reliability",
   description:
     "terminationGracePeriodSeconds is longer than every container's preStop sleep, so the app still gets SIGTERM and time to stop.",
+  cel: celPerContainer(
+    `c.?lifecycle.?preStop.?sleep.?seconds.orValue(c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+') == '' ? -1 : int(c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+').find('[0-9]+$'))) >= 0 && variables.pod.?terminationGracePeriodSeconds.orValue(${DEFAULT_GRACE_SECONDS}) <= c.?lifecycle.?preStop.?sleep.?seconds.orValue(c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+') == '' ? -1 : int(c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+').find('[0-9]+$')))`,
+    `'preStop sleeps ' + string(c.?lifecycle.?preStop.?sleep.?seconds.orValue(c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+') == '' ? -1 : int(c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+').find('[0-9]+$')))) + 's, not less than ' + variables.podPath + '.terminationGracePeriodSeconds (' + string(variables.pod.?terminationGracePeriodSeconds.orValue(${DEFAULT_GRACE_SECONDS})) + '); raise it above ' + string(c.?lifecycle.?preStop.?sleep.?seconds.orValue(c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+') == '' ? -1 : int(c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+').find('[0-9]+$')))) + ' or shorten the sleep'`,
+    "variables.pod.containers",
+  ),
   check(w) {
     const grace = w.pod.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
     return containersOf(w, "app").flatMap(({ container, path }) => {
@@ -338,6 +427,10 @@ export const prodReplicas: WorkloadRule = {
   description:
     "In the prod stage a Deployment or StatefulSet runs at least 2 replicas, or 0 when it is an idle blue/green color.",
   kinds: ["Deployment", "StatefulSet"],
+  cel: {
+    expression: `request.namespace != '${PROD_STAGE}' || object.spec.?replicas.orValue(1) >= 2 || (object.spec.?replicas.orValue(1) == 0 && variables.podLabels.exists(l, l == '${COLOR_LABEL}'))`,
+    messageExpression: `variables.name + ': spec.replicas is ' + string(object.spec.?replicas.orValue(1)) + '; a prod workload runs at least 2 replicas' + (variables.podLabels.exists(l, l == '${COLOR_LABEL}') ? ' (or 0 while its color is idle)' : '')`,
+  },
   check(w) {
     if (w.namespace !== PROD_STAGE) return [];
     const replicas = w.replicas ?? 1;
@@ -360,6 +453,10 @@ export const recommendedLabels: WorkloadRule = {
   group: "metadata",
   description:
     "Pod templates carry the app.kubernetes.io/name, version, part-of and managed-by labels.",
+  cel: {
+    expression: `${JSON.stringify(RECOMMENDED_LABELS).replace(/"/g, "'")}.all(l, variables.podLabels[?l].orValue('') != '')`,
+    messageExpression: `variables.name + ': ' + ${JSON.stringify(RECOMMENDED_LABELS).replace(/"/g, "'")}.filter(l, variables.podLabels[?l].orValue('') == '').map(l, 'the pod label "' + l + '" is not set').join('; ') + '; add the labels (components/labels.ts appLabels builds all four)'`,
+  },
   check(w) {
     return RECOMMENDED_LABELS.filter((label) => !w.podLabels[label]).map(
       (label) =>
@@ -378,6 +475,10 @@ export const ociAnnotations: WorkloadRule = {
   group: "metadata",
   description:
     "Pod templates carry the org.opencontainers.image.revision and org.opencontainers.image.created annotations of the image they run.",
+  cel: {
+    expression: `${JSON.stringify(OCI_ANNOTATIONS).replace(/"/g, "'")}.all(a, variables.podAnnotations[?a].orValue('') != '')`,
+    messageExpression: `variables.name + ': ' + ${JSON.stringify(OCI_ANNOTATIONS).replace(/"/g, "'")}.filter(a, variables.podAnnotations[?a].orValue('') == '').map(a, 'the pod annotation "' + a + '" is not set').join('; ') + '; copy it from the build of the image (the revision and created fields of the release)'`,
+  },
   check(w) {
     return OCI_ANNOTATIONS.filter((annotation) => !w.podAnnotations[annotation]).map(
       (annotation) =>
