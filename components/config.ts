@@ -362,28 +362,34 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
 // ---------------------------------------------------------------------------------------------
 // Checks across fields.
 
+/**
+ * Problems where `upper` (at `upperPath`) is below `lower` for cpu or memory, e.g. limits below
+ * requests, or a LimitRange max below its default.
+ */
+function notBelow(
+  upperPath: Array<string | number>,
+  upper: { cpu: string; memory: string },
+  lower: { cpu: string; memory: string },
+  lowerName: string,
+): ConfigProblem[] {
+  return (["cpu", "memory"] as const)
+    .filter((resource) => {
+      const parse = resource === "cpu" ? parseCpu : parseMemory;
+      return parse(upper[resource])! < parse(lower[resource])!;
+    })
+    .map((resource) => ({
+      path: [...upperPath, resource],
+      value: upper[resource],
+      message: `must be at least the ${lowerName} ${resource} ${JSON.stringify(lower[resource])}`,
+    }));
+}
+
+/** Container resources whose limits are below their requests. */
 function limitsNotBelowRequests(
   path: Array<string | number>,
-  requests: { cpu: string; memory: string },
-  limits: { cpu: string; memory: string },
-  what = "requests",
+  resources: { requests: { cpu: string; memory: string }; limits: { cpu: string; memory: string } },
 ): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  if (parseCpu(limits.cpu)! < parseCpu(requests.cpu)!) {
-    problems.push({
-      path: [...path, "limits", "cpu"],
-      value: limits.cpu,
-      message: `must be at least the ${what} cpu ${JSON.stringify(requests.cpu)}`,
-    });
-  }
-  if (parseMemory(limits.memory)! < parseMemory(requests.memory)!) {
-    problems.push({
-      path: [...path, "limits", "memory"],
-      value: limits.memory,
-      message: `must be at least the ${what} memory ${JSON.stringify(requests.memory)}`,
-    });
-  }
-  return problems;
+  return notBelow([...path, "limits"], resources.limits, resources.requests, "requests");
 }
 
 function duplicates(
@@ -411,14 +417,8 @@ function stageProblems(stage: StageConfig, i: number): ConfigProblem[] {
   const path = ["stages", i, "limits"];
   const { defaultRequest, default: defaults, max } = stage.limits;
   return [
-    ...limitsNotBelowRequests(path, defaultRequest, defaults, "defaultRequest").map((p) => ({
-      ...p,
-      path: [...path, "default", p.path[p.path.length - 1]],
-    })),
-    ...limitsNotBelowRequests(path, defaults, max, "default").map((p) => ({
-      ...p,
-      path: [...path, "max", p.path[p.path.length - 1]],
-    })),
+    ...notBelow([...path, "default"], defaults, defaultRequest, "defaultRequest"),
+    ...notBelow([...path, "max"], max, defaults, "default"),
   ];
 }
 
@@ -429,11 +429,7 @@ function serviceProblems(
 ): ConfigProblem[] {
   const path = ["services", i];
   const problems: ConfigProblem[] = [
-    ...limitsNotBelowRequests(
-      [...path, "resources"],
-      service.resources.requests,
-      service.resources.limits,
-    ),
+    ...limitsNotBelowRequests([...path, "resources"], service.resources),
   ];
   const active = service[service.activeColor];
   if (active.replicas < 1) {
@@ -533,18 +529,10 @@ export function parsePlatformConfig(raw: RawConfig): PlatformConfig {
     ...config.stages.flatMap(stageProblems),
     ...config.services.flatMap((service, i) => serviceProblems(service, i, stages)),
     ...("resources" in config.buildRunner
-      ? limitsNotBelowRequests(
-          ["buildRunner", "resources"],
-          config.buildRunner.resources.requests,
-          config.buildRunner.resources.limits,
-        )
+      ? limitsNotBelowRequests(["buildRunner", "resources"], config.buildRunner.resources)
       : []),
     ...(config.registry.kind === "incluster"
-      ? limitsNotBelowRequests(
-          ["registry", "resources"],
-          config.registry.resources.requests,
-          config.registry.resources.limits,
-        )
+      ? limitsNotBelowRequests(["registry", "resources"], config.registry.resources)
       : []),
   ];
   if (problems.length === 0) problems.push(...quotaProblems(config));

@@ -80,6 +80,27 @@ async function kubectlJson<T>(args: string[]): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
+// The test Deployment "web" in namespace it-deploy, and what the cluster makes of it.
+const webDeployment = () =>
+  kubectlJson<{ status: { readyReplicas?: number } }>([
+    "-n",
+    "it-deploy",
+    "get",
+    "deployment",
+    "web",
+  ]);
+const webPods = () =>
+  kubectlJson<{ items: Pod[] }>(["-n", "it-deploy", "get", "pods", "-l", "app=web"]);
+const webSlices = () =>
+  kubectlJson<{ items: EndpointSlice[] }>([
+    "-n",
+    "it-deploy",
+    "get",
+    "endpointslices",
+    "-l",
+    "kubernetes.io/service-name=web",
+  ]);
+
 /** Polls `check` until it returns a value (not undefined) or `limitS` passes. */
 async function eventually<T>(
   what: string,
@@ -234,23 +255,10 @@ spec:
     expect(applied.code, applied.stderr).toBe(0);
 
     await eventually("2 ready replicas", async () => {
-      const d = await kubectlJson<{ status: { readyReplicas?: number } }>([
-        "-n",
-        "it-deploy",
-        "get",
-        "deployment",
-        "web",
-      ]);
+      const d = await webDeployment();
       return d.status.readyReplicas === 2 ? true : undefined;
     });
-    const pods = await kubectlJson<{ items: Pod[] }>([
-      "-n",
-      "it-deploy",
-      "get",
-      "pods",
-      "-l",
-      "app=web",
-    ]);
+    const pods = await webPods();
     expect(pods.items).toHaveLength(2);
     const ips = pods.items.map((p) => p.status.podIP ?? "");
     for (const pod of pods.items) {
@@ -262,14 +270,7 @@ spec:
     const endpoints = await eventually(
       "the EndpointSlice of Service web to list both pods",
       async () => {
-        const slices = await kubectlJson<{ items: EndpointSlice[] }>([
-          "-n",
-          "it-deploy",
-          "get",
-          "endpointslices",
-          "-l",
-          "kubernetes.io/service-name=web",
-        ]);
+        const slices = await webSlices();
         const eps = slices.items.flatMap((s) => s.endpoints ?? []);
         return eps.length === 2 ? eps : undefined;
       },
@@ -290,22 +291,8 @@ spec:
       ]);
       expect(scaled.code, scaled.stderr).toBe(0);
       await eventually(`${replicas} pod(s) and ready endpoint(s)`, async () => {
-        const p = await kubectlJson<{ items: Pod[] }>([
-          "-n",
-          "it-deploy",
-          "get",
-          "pods",
-          "-l",
-          "app=web",
-        ]);
-        const slices = await kubectlJson<{ items: EndpointSlice[] }>([
-          "-n",
-          "it-deploy",
-          "get",
-          "endpointslices",
-          "-l",
-          "kubernetes.io/service-name=web",
-        ]);
+        const p = await webPods();
+        const slices = await webSlices();
         const eps = slices.items.flatMap((sl) => sl.endpoints ?? []);
         const readyEps = eps.filter((e) => e.conditions?.ready);
         return p.items.length === replicas &&
@@ -367,14 +354,7 @@ spec:
   });
 
   it("a pod marked NotReady (as the controller manager does after a node outage) turns Ready again", async () => {
-    const pods = await kubectlJson<{ items: Pod[] }>([
-      "-n",
-      "it-deploy",
-      "get",
-      "pods",
-      "-l",
-      "app=web",
-    ]);
+    const pods = await webPods();
     const [first] = pods.items;
     if (!first) throw new Error("no pod of Deployment web");
     const name = first.metadata.name;
@@ -529,13 +509,7 @@ spec:
       expect(
         fs.existsSync(path.join(clusterDir(NAME), "previous-logs", "kube-apiserver.log")),
       ).toBe(true);
-      const d = await kubectlJson<{ status: { readyReplicas?: number } }>([
-        "-n",
-        "it-deploy",
-        "get",
-        "deployment",
-        "web",
-      ]);
+      const d = await webDeployment();
       expect(d.status.readyReplicas).toBe(2);
     });
 
@@ -576,13 +550,7 @@ spec:
       }
       const nodes = await kubectlJson<NodeList>(["get", "nodes"]);
       for (const node of nodes.items) expect(ready(node.status.conditions)).toBe("True");
-      const d = await kubectlJson<{ status: { readyReplicas?: number } }>([
-        "-n",
-        "it-deploy",
-        "get",
-        "deployment",
-        "web",
-      ]);
+      const d = await webDeployment();
       expect(d.status.readyReplicas).toBe(2);
     });
   });
