@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
-.PHONY: help deps build tools cluster up down test test-unit test-policy test-integration lint typecheck format clean-tools
+.PHONY: help deps build tools cluster up down test test-unit test-policy test-integration bench lint typecheck format clean-tools
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test-policy: tools build ## Every policy rule on fixtures and on each stack; a r
 
 test-integration: tools build ## Real Pulumi CLI against an embedded cluster of the tests' own
 	@npx vitest run --project integration
+
+bench: tools build ## Benchmarks: figures as ratios to a baseline measured in the same run
+	@npx vitest run --project bench
 
 typecheck: deps
 	@npx tsc -p tsconfig.test.json

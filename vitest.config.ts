@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// Three suites, from fast to real: `make test-unit`, `make test-policy`, `make test-integration`.
+// Three test suites, from fast to real: `make test-unit`, `make test-policy`, `make test-integration`.
 export default defineConfig({
   test: {
     projects: [
@@ -29,6 +29,18 @@ export default defineConfig({
           pool: "forks",
           poolOptions: { forks: { singleFork: true } },
           testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        // `make bench`: measurements reported as ratios to a baseline run alongside; never timed tests.
+        test: {
+          name: "bench",
+          include: ["bench/**/*.measure.ts"],
+          environment: "node",
+          pool: "forks",
+          poolOptions: { forks: { singleFork: true } },
+          testTimeout: 1_800_000,
           hookTimeout: 600_000,
         },
       },
