@@ -14,6 +14,8 @@ export interface ColorArgs {
   readonly revision?: string;
   /** Build time of the image, RFC 3339 (org.opencontainers.image.created). Default: unknown, no annotation. */
   readonly created?: string;
+  /** Extra pod labels (slipway.dev/ keys, never in a selector). */
+  readonly podLabels?: Readonly<Record<string, string>>;
 }
 
 export interface BlueGreenServiceArgs {
@@ -42,6 +44,11 @@ export interface BlueGreenServiceArgs {
   readonly env?: Readonly<Record<string, string>>;
   /** Value of app.kubernetes.io/part-of. Default "slipway". */
   readonly partOf?: string;
+  /**
+   * How long an `up` waits for a changed Deployment's rollout before failing (and leaving the
+   * live Service, which depends on the active Deployment, unchanged). Default 300.
+   */
+  readonly rolloutTimeoutSeconds?: number;
 }
 
 /**
@@ -192,6 +199,9 @@ export class BlueGreenService extends pulumi.ComponentResource {
           name: blueGreenNames(name).deployment(color),
           namespace: args.namespace,
           labels: podLabels,
+          annotations: {
+            "pulumi.com/timeoutSeconds": String(args.rolloutTimeoutSeconds ?? 300),
+          },
         },
         spec: {
           replicas: spec.replicas,
@@ -203,7 +213,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
           },
           template: {
             metadata: {
-              labels: podLabels,
+              labels: { ...spec.podLabels, ...podLabels },
               annotations: ociAnnotations(spec.revision, spec.created),
             },
             spec: {

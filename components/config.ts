@@ -261,7 +261,52 @@ const colorSchema = strict({
    */
   revision: gitRevision().optional(),
   created: timestamp().optional(),
+  /**
+   * Extra pod labels under slipway.dev/ (never part of a selector). The embedded cluster's test
+   * hook `slipway.dev/test-unready` keeps such pods unready.
+   */
+  podLabels: z
+    .record(z.string(), z.string({ error: () => "must be a string" }))
+    .superRefine((labels, ctx) => {
+      for (const [key, value] of Object.entries(labels)) {
+        if (!/^slipway\.dev\/[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/.test(key)) {
+          const message = 'must be a label key under "slipway.dev/" such as "slipway.dev/canary"';
+          ctx.addIssue({ code: "custom", path: [key], input: key, message });
+        } else if (!/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(value)) {
+          const message = "must be a label value of at most 63 letters, digits, '-', '_' or '.'";
+          ctx.addIssue({ code: "custom", path: [key], input: value, message });
+        }
+      }
+    })
+    .optional(),
 });
+
+/** A pre- or post-promotion check of `slipway release` (cli/release/checks.ts runs them). */
+const checkSchema = z.discriminatedUnion(
+  "kind",
+  [
+    /** All pods of the color Ready, and the Service's EndpointSlices list only that color. */
+    strict({ kind: z.literal("ready") }),
+    strict({
+      kind: z.literal("http"),
+      /** Which Service to call: the preview (idle color) or the live one. */
+      service: oneOf(["preview", "live"]),
+      path: z.string().startsWith("/").default("/"),
+      /** Overrides http://<service>.<namespace>.svc:<port><path>, e.g. for a port-forward. */
+      url: z.url({ error: () => "must be an http(s) URL" }).optional(),
+      expectStatus: int(100, 599).default(200),
+      timeoutSeconds: int(1, 600).default(10),
+    }),
+    strict({
+      kind: z.literal("command"),
+      /** argv, run without a shell; SLIPWAY_SERVICE, _STAGE, _COLOR and _IMAGE are set. */
+      command: z.array(z.string()).min(1, { error: () => "must name a program to run" }),
+      timeoutSeconds: int(1, 3600).default(60),
+    }),
+  ],
+  { error: () => "must be a check of kind ready, http or command" },
+);
+const READY_ONLY = [{ kind: "ready" as const }];
 
 const serviceSchema = strict({
   name: serviceName(),
@@ -277,6 +322,14 @@ const serviceSchema = strict({
   terminationGracePeriodSeconds: int(1, 3600).default(30),
   env: z.record(z.string(), z.string()).default({}),
   partOf: dnsLabel().default("slipway"),
+  /** Seconds the old color stays at full size after a switch (instant rollback), like Argo Rollouts' scaleDownDelaySeconds. */
+  scaleDownDelaySeconds: int(0, 86400).default(30),
+  /** How long an `up` waits for a color's rollout before the release fails. */
+  rolloutTimeoutSeconds: int(10, 3600).default(300),
+  checks: strict({
+    prePromotion: z.array(checkSchema).default(READY_ONLY),
+    postPromotion: z.array(checkSchema).default(READY_ONLY),
+  }).default({ prePromotion: READY_ONLY, postPromotion: READY_ONLY }),
   blue: colorSchema,
   green: colorSchema,
 });
@@ -296,6 +349,18 @@ export type BuildRunnerConfig = PlatformConfig["buildRunner"];
 export type StageConfig = PlatformConfig["stages"][number];
 export type ServiceConfig = PlatformConfig["services"][number];
 export type ColorConfig = ServiceConfig["blue"];
+export type CheckConfig = ServiceConfig["checks"]["prePromotion"][number];
+
+/** Validates one service entry alone (the release command edits services one at a time). */
+export function parseServiceConfig(raw: unknown, index: number): ServiceConfig {
+  const result = serviceSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      zodProblems(result.error).map((p) => ({ ...p, path: ["services", index, ...p.path] })),
+    );
+  }
+  return result.data;
+}
 
 /** The project-level keys, as declared in Pulumi.yaml's `config:` block. */
 export const CONFIG_KEYS = ["cluster", "registry", "buildRunner", "stages", "services"] as const;

@@ -29,7 +29,10 @@ export function blueGreenNames(service: string) {
 /** The longest service name whose derived names ("<name>-preview", "<name>-green") still fit. */
 export const SERVICE_NAME_MAX = DNS_LABEL_MAX - "-preview".length;
 
+/** The pod label that says which color a pod belongs to. */
+export const COLOR_LABEL = "slipway.dev/color";
+
 /** Selector labels of a blue/green color. Exactly these two keys, never changed after creation. */
 export function colorSelector(service: string, color: Color): Record<string, string> {
-  return { "app.kubernetes.io/name": service, "slipway.dev/color": color };
+  return { "app.kubernetes.io/name": service, [COLOR_LABEL]: color };
 }

@@ -1,7 +1,18 @@
 import type { Command } from "../command";
+import { abortCommand } from "./abort";
+import { promoteCommand } from "./promote";
+import { releaseCommand } from "./release";
+import { rollbackCommand } from "./rollback";
+import { statusCommand } from "./status";
 
 /**
  * Every subcommand, in the order `slipway help` lists them. Each lives in its own file; add a new
  * one here.
  */
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [
+  releaseCommand,
+  promoteCommand,
+  rollbackCommand,
+  abortCommand,
+  statusCommand,
+];

@@ -237,7 +237,27 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
     [
       "a misspelt key",
       withChange("services.0.replica", 3),
-      "slipway:services[0].replica is missing: it is not a known key (allowed keys: name, stage, port, activeColor, idleReplicas, resources, readinessPath, livenessPath, preStopSleepSeconds, terminationGracePeriodSeconds, env, partOf, blue, green)",
+      "slipway:services[0].replica is missing: it is not a known key (allowed keys: name, stage, port, activeColor, idleReplicas, resources, readinessPath, livenessPath, preStopSleepSeconds, terminationGracePeriodSeconds, env, partOf, scaleDownDelaySeconds, rolloutTimeoutSeconds, checks, blue, green)",
+    ],
+    [
+      "a pod label outside slipway.dev/",
+      withChange("services.0.green.podLabels", { app: "x" }),
+      'slipway:services[0].green.podLabels.app "app" must be a label key under "slipway.dev/" such as "slipway.dev/canary"',
+    ],
+    [
+      "a check of an unknown kind",
+      withChange("services.0.checks", { prePromotion: [{ kind: "smoke" }] }),
+      'slipway:services[0].checks.prePromotion[0].kind "smoke" must be a check of kind ready, http or command',
+    ],
+    [
+      "an http check without its service",
+      withChange("services.0.checks", { postPromotion: [{ kind: "http", path: "/" }] }),
+      "slipway:services[0].checks.postPromotion[0].service is missing: it must be one of: preview, live",
+    ],
+    [
+      "a command check with no program",
+      withChange("services.0.checks", { prePromotion: [{ kind: "command", command: [] }] }),
+      "slipway:services[0].checks.prePromotion[0].command [] must name a program to run",
     ],
     [
       "missing port",

@@ -1,0 +1,99 @@
+/** Reads a blue/green service's Deployments, pods and EndpointSlices through the API. */
+import { COLOR_LABEL, Color, blueGreenNames } from "../../components/naming";
+import { KubeClient } from "../kube";
+import {
+  DeploymentLike,
+  EndpointSliceLike,
+  EndpointView,
+  deploymentProblems,
+  endpointViews,
+  serviceEndpointProblems,
+} from "./readiness";
+
+interface PodLike {
+  metadata: { name: string; uid: string; labels?: Record<string, string> };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+interface ServiceLike {
+  spec: { selector?: Record<string, string> };
+}
+
+export class ClusterView {
+  constructor(
+    readonly kube: KubeClient,
+    readonly namespace: string,
+    readonly service: string,
+  ) {}
+
+  deployment(color: Color): Promise<DeploymentLike | undefined> {
+    const name = blueGreenNames(this.service).deployment(color);
+    return this.kube.find<DeploymentLike>(
+      `/apis/apps/v1/namespaces/${this.namespace}/deployments/${name}`,
+    );
+  }
+
+  async pods(): Promise<PodLike[]> {
+    const selector = encodeURIComponent(`app.kubernetes.io/name=${this.service}`);
+    const list = await this.kube.get<{ items: PodLike[] }>(
+      `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`,
+    );
+    return list.items;
+  }
+
+  async slices(serviceName: string): Promise<EndpointSliceLike[]> {
+    const selector = encodeURIComponent(`kubernetes.io/service-name=${serviceName}`);
+    const list = await this.kube.get<{ items: EndpointSliceLike[] }>(
+      `/apis/discovery.k8s.io/v1/namespaces/${this.namespace}/endpointslices?labelSelector=${selector}`,
+    );
+    return list.items;
+  }
+
+  async selectedColor(serviceName: string): Promise<string | undefined> {
+    const svc = await this.kube.find<ServiceLike>(
+      `/api/v1/namespaces/${this.namespace}/services/${serviceName}`,
+    );
+    return svc?.spec.selector?.[COLOR_LABEL];
+  }
+
+  async endpoints(serviceName: string): Promise<EndpointView[]> {
+    const [slices, pods] = await Promise.all([this.slices(serviceName), this.pods()]);
+    return endpointViews(
+      slices,
+      new Map(pods.map((p) => [p.metadata.name, p.metadata.labels?.[COLOR_LABEL]])),
+    );
+  }
+
+  /**
+   * Why `color` is not ready to serve through `role`'s Service: its Deployment's rollout and
+   * availability, its pods' Ready condition, and the Service's EndpointSlices. [] when ready.
+   */
+  async colorProblems(color: Color, role: "live" | "preview"): Promise<string[]> {
+    const names = blueGreenNames(this.service);
+    const serviceName = role === "live" ? names.live : names.preview;
+    const deployment = await this.deployment(color);
+    if (!deployment)
+      return [`Deployment ${names.deployment(color)} does not exist in ${this.namespace}`];
+    const problems = deploymentProblems(deployment);
+    const pods = (await this.pods()).filter((p) => p.metadata.labels?.[COLOR_LABEL] === color);
+    for (const pod of pods) {
+      const ready = pod.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+      if (!ready) problems.push(`pod ${pod.metadata.name} (${color}) is not Ready`);
+    }
+    const want = deployment.spec?.replicas ?? 1;
+    problems.push(
+      ...serviceEndpointProblems(
+        serviceName,
+        await this.endpoints(serviceName),
+        color,
+        Math.max(want, 1),
+      ),
+    );
+    return problems;
+  }
+
+  /** Pod uids of the service, to prove a switch created or deleted none. */
+  async podUids(): Promise<string[]> {
+    return (await this.pods()).map((p) => p.metadata.uid).sort();
+  }
+}

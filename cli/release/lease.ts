@@ -1,0 +1,115 @@
+/**
+ * A release in flight is marked by a coordination.k8s.io Lease in the stage namespace, so two
+ * people (or two CI jobs) on different machines cannot release the same service at once.
+ */
+import { CliError } from "../errors";
+import { KubeApiError, KubeClient } from "../kube";
+
+export interface LeaseObject {
+  metadata: {
+    name: string;
+    namespace?: string;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+  };
+  spec: { holderIdentity?: string; acquireTime?: string; renewTime?: string };
+}
+
+const PHASE = "slipway.dev/release-phase";
+const IMAGE = "slipway.dev/release-image";
+
+export function leaseName(service: string): string {
+  return `slipway-release-${service}`;
+}
+
+export interface HeldLease {
+  readonly holder: string;
+  readonly since: string;
+  readonly phase: string;
+  readonly image: string;
+}
+
+function describe(lease: LeaseObject): HeldLease {
+  return {
+    holder: lease.spec.holderIdentity ?? "unknown",
+    since: lease.spec.acquireTime ?? "unknown",
+    phase: lease.metadata.annotations?.[PHASE] ?? "unknown",
+    image: lease.metadata.annotations?.[IMAGE] ?? "unknown",
+  };
+}
+
+export class ReleaseLease {
+  private readonly path: string;
+
+  constructor(
+    private readonly kube: KubeClient,
+    readonly namespace: string,
+    readonly service: string,
+  ) {
+    this.path = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+  }
+
+  async current(): Promise<HeldLease | undefined> {
+    const lease = await this.kube.find<LeaseObject>(`${this.path}/${leaseName(this.service)}`);
+    return lease ? describe(lease) : undefined;
+  }
+
+  /**
+   * Takes the lease, or fails naming who holds it. `takeOverPhase`: an existing lease in that
+   * phase (a release waiting at its manual gate) is taken over instead.
+   */
+  async acquire(
+    holder: string,
+    phase: string,
+    image: string,
+    takeOverPhase?: string,
+  ): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, ".000000Z");
+    const body = {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: {
+        name: leaseName(this.service),
+        labels: {
+          "app.kubernetes.io/managed-by": "slipway",
+          "app.kubernetes.io/name": this.service,
+        },
+        annotations: { [PHASE]: phase, [IMAGE]: image },
+      },
+      spec: { holderIdentity: holder, acquireTime: now, renewTime: now },
+    };
+    try {
+      await this.kube.create(this.path, body);
+      return;
+    } catch (error) {
+      if (!(error instanceof KubeApiError) || error.status !== 409) throw error;
+    }
+    const held = await this.current();
+    if (held && takeOverPhase && held.phase === takeOverPhase) {
+      await this.kube.mergePatch(`${this.path}/${leaseName(this.service)}`, {
+        metadata: { annotations: { [PHASE]: phase } },
+        spec: { holderIdentity: holder, renewTime: now },
+      });
+      return;
+    }
+    throw new CliError(
+      `a release of ${this.service} is already in flight: Lease ${this.namespace}/${leaseName(this.service)} held by ${held?.holder} since ${held?.since} (phase ${held?.phase}, image ${held?.image}). ` +
+        `Wait for it to finish; if it died, \`slipway abort ${this.service}\` cleans up.`,
+    );
+  }
+
+  async setPhase(phase: string): Promise<void> {
+    await this.kube.mergePatch(`${this.path}/${leaseName(this.service)}`, {
+      metadata: { annotations: { [PHASE]: phase } },
+      spec: { renewTime: new Date().toISOString().replace(/\.\d+Z$/, ".000000Z") },
+    });
+  }
+
+  async release(): Promise<void> {
+    try {
+      await this.kube.delete(`${this.path}/${leaseName(this.service)}`);
+    } catch (error) {
+      if (!(error instanceof KubeApiError) || error.status !== 404) throw error;
+    }
+  }
+}
