@@ -3,6 +3,7 @@
  * --target, nothing skipped), checked afterwards by `pulumi preview --refresh --expect-no-changes`.
  */
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { CliError } from "../errors";
 import { pulumiEnvFor, pulumiRoot } from "../pulumiEnv";
 
 /** A resource the engine would touch, from a preview. */
@@ -22,14 +23,25 @@ export interface StackEngine {
   outputs(): Promise<Record<string, unknown>>;
 }
 
-export class EngineError extends Error {
+/** A failed Pulumi run: printed like any CliError (no stack trace), exit code 1. */
+export class EngineError extends CliError {
   constructor(
     readonly phase: string,
     message: string,
   ) {
-    super(message);
+    super(message, 1);
     this.name = "EngineError";
   }
+}
+
+/** The engine's own words from an Automation API error, without the wrapper's dump. */
+export function engineMessage(error: unknown): string {
+  const e = error as { commandResult?: { stderr?: string }; message?: string };
+  const stderr = e.commandResult?.stderr ?? e.message ?? String(error);
+  const lines = stderr
+    .split("\n")
+    .filter((l) => l.trim() && !l.startsWith("Command failed with exit code"));
+  return lines.join("\n") || stderr;
 }
 
 /** The last lines of an engine's output: enough to see why, not a wall of text. */
@@ -50,17 +62,28 @@ export class AutomationEngine implements StackEngine {
   private async select(): Promise<Stack> {
     if (!this.stack) {
       const root = pulumiRoot();
-      this.stack = await LocalWorkspace.selectStack(
-        { stackName: this.stackName, workDir: this.workDir },
-        {
-          envVars: pulumiEnvFor(this.stackName),
-          pulumiCommand: root
-            ? await PulumiCommand.get({ root, skipVersionCheck: true })
-            : undefined,
-        },
+      const pulumiCommand = root
+        ? await PulumiCommand.get({ root, skipVersionCheck: true })
+        : undefined;
+      this.stack = await this.engineCall("select the stack", () =>
+        LocalWorkspace.selectStack(
+          { stackName: this.stackName, workDir: this.workDir },
+          { envVars: pulumiEnvFor(this.stackName), pulumiCommand },
+        ),
       );
     }
     return this.stack;
+  }
+
+  private async engineCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw new EngineError(
+        what,
+        `could not ${what} of stack ${this.stackName}: ${engineMessage(error)}`,
+      );
+    }
   }
 
   async up(phase: string): Promise<void> {
@@ -112,13 +135,13 @@ export class AutomationEngine implements StackEngine {
       const meta = event.resourcePreEvent?.metadata;
       if (meta && meta.op !== "same") steps.push({ op: meta.op, type: meta.type, urn: meta.urn });
     };
-    await stack.preview({ onEvent, color: "never" });
+    await this.engineCall("preview the switch", () => stack.preview({ onEvent, color: "never" }));
     return steps;
   }
 
   async outputs(): Promise<Record<string, unknown>> {
     const stack = await this.select();
-    const outputs = await stack.outputs();
+    const outputs = await this.engineCall("read the stack outputs", () => stack.outputs());
     return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
   }
 }

@@ -65,6 +65,10 @@ export function kubeconfigFor(
   return fs.readFileSync(file, "utf8");
 }
 
+/** What a switch may change: Service and PDB selectors (and providers, which create no pod). */
+const SWITCH_TYPES =
+  /^(kubernetes:core\/v1:Service|kubernetes:policy\/v1:PodDisruptionBudget|pulumi:providers:.*)$/;
+
 interface Session {
   readonly file: StackFile;
   readonly svc: ServiceConfig;
@@ -440,12 +444,9 @@ export class ReleaseFlow {
     file.setActiveColor(svc.name, color);
     file.save();
     const steps = await this.deps.engine.plannedSteps();
-    const unexpected = steps.filter(
-      (s) =>
-        !/^kubernetes:core\/v1:Service$|^kubernetes:policy\/v1:PodDisruptionBudget$/.test(s.type),
-    );
+    const unexpected = steps.filter((s) => !SWITCH_TYPES.test(s.type));
     if (unexpected.length > 0) {
-      fs.writeFileSync(file.file, before);
+      file.restore(before);
       return {
         ok: false,
         message: `refusing to switch ${svc.name}: the switch would also ${unexpected.map((s) => `${s.op} ${s.urn.split("::").pop()}`).join(", ")}; run pulumi preview to see why`,
@@ -457,7 +458,7 @@ export class ReleaseFlow {
       session.git?.commit(file.file, message);
       return { ok: true, message };
     } catch (error) {
-      fs.writeFileSync(file.file, before);
+      file.restore(before);
       if (!(error instanceof EngineError)) throw error;
       await this.deps.engine.up("restore after a failed switch").catch(() => undefined);
       return {

@@ -4,6 +4,7 @@
  * release branch for a pull request).
  */
 import { execFileSync } from "node:child_process";
+import * as os from "node:os";
 import * as path from "node:path";
 import { CliError } from "../errors";
 
@@ -69,5 +70,5 @@ export class GitRepo {
 
 /** Who runs the release, for the record. */
 export function releaser(env: NodeJS.ProcessEnv = process.env): string {
-  return env.SLIPWAY_ACTOR ?? env.GITHUB_ACTOR ?? env.USER ?? env.LOGNAME ?? "unknown";
+  return env.SLIPWAY_ACTOR ?? env.GITHUB_ACTOR ?? env.USER ?? env.LOGNAME ?? os.userInfo().username;
 }

@@ -26,7 +26,7 @@ export class StackFile {
   private constructor(
     readonly stack: string,
     readonly file: string,
-    private readonly doc: Document,
+    private doc: Document,
   ) {}
 
   static path(workDir: string, stack: string): string {
@@ -61,6 +61,12 @@ export class StackFile {
   /** A copy of the document as it is now, to restore a phase's edits exactly. */
   snapshot(): string {
     return this.doc.toString({ lineWidth: 0 });
+  }
+
+  /** Puts the document (and the file) back to a snapshot. */
+  restore(snapshot: string): void {
+    this.doc = parseDocument(snapshot);
+    this.save();
   }
 
   get gitops(): boolean {
