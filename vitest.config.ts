@@ -10,6 +10,8 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
           environment: "node",
           testTimeout: 30_000,
+          // Stack files run the whole program under mocks in beforeAll: slow on a busy 2-core box.
+          hookTimeout: 60_000,
         },
       },
       {

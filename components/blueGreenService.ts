@@ -133,7 +133,10 @@ export class BlueGreenService extends pulumi.ComponentResource {
         },
         spec: { type: "ClusterIP", selector: colorSelector(name, idle), ports: servicePorts },
       },
-      { parent: this },
+      // Written after the live Service (which waits for the active Deployment): when that rollout
+      // fails neither moves, and in a switch the preview never selects the old color while it is
+      // still live.
+      { parent: this, dependsOn: [this.liveService] },
     );
 
     this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
@@ -149,7 +152,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
           selector: { matchLabels: colorSelector(name, args.activeColor) },
         },
       },
-      { parent: this },
+      { parent: this, dependsOn: [deployments[args.activeColor]] },
     );
 
     this.liveServiceName = this.liveService.metadata.name;

@@ -353,7 +353,7 @@ export type CheckConfig = ServiceConfig["checks"]["prePromotion"][number];
 
 /** Validates one service entry alone (the release command edits services one at a time). */
 export function parseServiceConfig(raw: unknown, index: number): ServiceConfig {
-  const result = serviceSchema.safeParse(raw);
+  const result = serviceSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     throw new ConfigError(
       zodProblems(result.error).map((p) => ({ ...p, path: ["services", index, ...p.path] })),

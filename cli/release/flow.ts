@@ -69,6 +69,9 @@ export function kubeconfigFor(
 const SWITCH_TYPES =
   /^(kubernetes:core\/v1:Service|kubernetes:policy\/v1:PodDisruptionBudget|pulumi:providers:.*)$/;
 
+/** The idle color was not ready right before the switch: nothing changed yet. */
+class SwitchRefused extends CliError {}
+
 interface Session {
   readonly file: StackFile;
   readonly svc: ServiceConfig;
@@ -169,7 +172,13 @@ export class ReleaseFlow {
         );
         return 0;
       }
-      return await this.promotePhases(session, record, options.scaleDownDelaySeconds);
+      try {
+        return await this.promotePhases(session, record, options.scaleDownDelaySeconds);
+      } catch (error) {
+        if (error instanceof SwitchRefused)
+          return await this.restoreIdle(session, record, error.message);
+        throw error;
+      }
     } finally {
       if (!keepLease) await session.lease.release();
       session.view.kube.close();
@@ -187,14 +196,25 @@ export class ReleaseFlow {
     }
     const session = await this.open(file, svc, this.gitFor(file));
     await session.lease.acquire(this.holder(), "promote", pending.image, "awaiting-promotion");
+    let keepLease = false;
     try {
       return await this.promotePhases(
         session,
         { ...pending, result: "in-progress" },
         scaleDownDelaySeconds,
       );
+    } catch (error) {
+      if (error instanceof SwitchRefused) {
+        // Still at the gate: fix the idle color and promote again, or abort.
+        await session.lease.setPhase("awaiting-promotion");
+        keepLease = true;
+        throw new CliError(
+          `${error.message}\nThe release still awaits promotion: fix it and promote again, or slipway abort ${serviceName}.`,
+        );
+      }
+      throw error;
     } finally {
-      await session.lease.release();
+      if (!keepLease) await session.lease.release();
       session.view.kube.close();
     }
   }
@@ -317,14 +337,7 @@ export class ReleaseFlow {
     await session.lease.setPhase("switch");
     const notReady = await session.view.colorProblems(target, "preview");
     if (notReady.length > 0) {
-      file.putRecord({
-        ...record,
-        result: "failed",
-        finishedAt: this.stamp(),
-        message: `refused to switch: ${notReady[0]}`,
-      });
-      this.save(session, `release(${name}): refused to switch to ${target}`);
-      throw new CliError(
+      throw new SwitchRefused(
         `refusing to switch ${name} to ${target}: it is not ready to serve:\n  ${notReady.join("\n  ")}`,
       );
     }

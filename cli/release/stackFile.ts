@@ -55,12 +55,12 @@ export class StackFile {
   }
 
   save(): void {
-    fs.writeFileSync(this.file, this.doc.toString({ lineWidth: 0 }));
+    fs.writeFileSync(this.file, this.doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
   }
 
   /** A copy of the document as it is now, to restore a phase's edits exactly. */
   snapshot(): string {
-    return this.doc.toString({ lineWidth: 0 });
+    return this.doc.toString({ lineWidth: 0, flowCollectionPadding: false });
   }
 
   /** Puts the document (and the file) back to a snapshot. */

@@ -119,7 +119,7 @@ describe("BlueGreenService", () => {
     }
   });
 
-  it("only the live Service depends on the active Deployment", async () => {
+  it("declares each Deployment, Service and the PDB once", async () => {
     new BlueGreenService("dep", args("green"));
     await settled();
     // Both Deployments and both Services exist, once each.
@@ -134,6 +134,32 @@ describe("BlueGreenService", () => {
       "kubernetes:core/v1:Service/dep-preview",
       "kubernetes:policy/v1:PodDisruptionBudget/dep-pdb",
     ]);
+  });
+
+  it("bounds the rollout wait and adds a color's extra pod labels to its template only", async () => {
+    const withLabels = args("blue");
+    new BlueGreenService("hook", {
+      ...withLabels,
+      rolloutTimeoutSeconds: 45,
+      green: { ...withLabels.green, podLabels: { "slipway.dev/test-unready": "yes" } },
+    });
+    await settled();
+    const green = resource("kubernetes:apps/v1:Deployment", "hook-green").inputs;
+    const blue = resource("kubernetes:apps/v1:Deployment", "hook-blue").inputs;
+    expect(green.metadata.annotations).toEqual({ "pulumi.com/timeoutSeconds": "45" });
+    expect(green.spec.template.metadata.labels["slipway.dev/test-unready"]).toBe("yes");
+    expect(green.spec.selector.matchLabels).toEqual({
+      "app.kubernetes.io/name": "hook",
+      "slipway.dev/color": "green",
+    });
+    expect(blue.spec.template.metadata.labels["slipway.dev/test-unready"]).toBeUndefined();
+    new BlueGreenService("plain", args("blue"));
+    await settled();
+    expect(
+      resource("kubernetes:apps/v1:Deployment", "plain-blue").inputs.metadata.annotations,
+    ).toEqual({
+      "pulumi.com/timeoutSeconds": "300",
+    });
   });
 
   it("rejects an active color with no replicas", () => {

@@ -1,0 +1,149 @@
+/**
+ * Watches a Service's EndpointSlices and handles every watch event (no sampling): after each one
+ * it records how many endpoints are ready and of which colors. A "gap" is an event after which
+ * the Service lists no ready endpoint: the moment a user's request would fail.
+ */
+import { KubeClient, WatchEvent } from "../../cli/kube";
+import { EndpointSliceLike, readyEndpointCount } from "../../cli/release/readiness";
+
+export interface EndpointState {
+  /** ms since the watcher started (performance.now based). */
+  readonly at: number;
+  readonly type: string;
+  readonly ready: number;
+  /** Colors of the ready endpoints, sorted, from the pod names (<service>-<color>-...). */
+  readonly readyColors: string[];
+  /** Colors of all listed endpoints, ready or not. */
+  readonly colors: string[];
+}
+
+export class EndpointWatcher {
+  readonly states: EndpointState[] = [];
+  private readonly slices = new Map<string, EndpointSliceLike>();
+  private readonly abort = new AbortController();
+  private done?: Promise<void>;
+  private readonly origin = performance.now();
+  private listeners: Array<(state: EndpointState) => void> = [];
+
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly namespace: string,
+    private readonly serviceName: string,
+    private readonly appName: string,
+  ) {}
+
+  private get path(): string {
+    const selector = encodeURIComponent(`kubernetes.io/service-name=${this.serviceName}`);
+    return `/apis/discovery.k8s.io/v1/namespaces/${this.namespace}/endpointslices?labelSelector=${selector}`;
+  }
+
+  /** Lists the current slices, then follows every change from that resourceVersion on. */
+  async start(): Promise<this> {
+    const list = await this.kube.get<{
+      metadata: { resourceVersion: string };
+      items: EndpointSliceLike[];
+    }>(this.path);
+    for (const slice of list.items) this.slices.set(slice.metadata.name, slice);
+    this.record("LIST");
+    this.done = this.kube.watch<EndpointSliceLike>(
+      this.path,
+      list.metadata.resourceVersion,
+      (event) => this.apply(event),
+      this.abort.signal,
+    );
+    return this;
+  }
+
+  async stop(): Promise<EndpointState[]> {
+    this.abort.abort();
+    await this.done;
+    return this.states;
+  }
+
+  /** States after which nothing ready was listed (the initial list included). */
+  gaps(): EndpointState[] {
+    return this.states.filter((s) => s.ready === 0);
+  }
+
+  /** Resolves at the first state (from now on) that satisfies `predicate`. */
+  when(predicate: (state: EndpointState) => boolean): Promise<EndpointState> {
+    return new Promise((resolve) => {
+      const listener = (state: EndpointState) => {
+        if (predicate(state)) {
+          this.listeners = this.listeners.filter((l) => l !== listener);
+          resolve(state);
+        }
+      };
+      this.listeners.push(listener);
+    });
+  }
+
+  now(): number {
+    return performance.now() - this.origin;
+  }
+
+  private apply(event: WatchEvent<EndpointSliceLike>): void {
+    if (event.type === "BOOKMARK") return;
+    if (event.type === "DELETED") this.slices.delete(event.object.metadata.name);
+    else this.slices.set(event.object.metadata.name, event.object);
+    this.record(event.type);
+  }
+
+  private record(type: string): void {
+    const all = [...this.slices.values()];
+    const colorOf = (pod: string | undefined) =>
+      new RegExp(`^${this.appName}-(blue|green)-`).exec(pod ?? "")?.[1] ?? "unknown";
+    const endpoints = all.flatMap((s) => s.endpoints ?? []);
+    const state: EndpointState = {
+      at: this.now(),
+      type,
+      ready: readyEndpointCount(all),
+      readyColors: [
+        ...new Set(
+          endpoints
+            .filter((e) => e.conditions?.ready !== false)
+            .map((e) => colorOf(e.targetRef?.name)),
+        ),
+      ].sort(),
+      colors: [...new Set(endpoints.map((e) => colorOf(e.targetRef?.name)))].sort(),
+    };
+    this.states.push(state);
+    for (const listener of [...this.listeners]) listener(state);
+  }
+}
+
+/** Follows one object's watch events (e.g. a Service or a Deployment) with timestamps. */
+export class ObjectWatcher<T extends { metadata: { name: string } }> {
+  readonly events: Array<{ at: number; object: T }> = [];
+  private readonly abort = new AbortController();
+  private done?: Promise<void>;
+
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly collectionPath: string,
+    private readonly name: string,
+    private readonly origin: () => number,
+  ) {}
+
+  async start(): Promise<this> {
+    const selector = encodeURIComponent(`metadata.name=${this.name}`);
+    const path = `${this.collectionPath}?fieldSelector=${selector}`;
+    const list = await this.kube.get<{ metadata: { resourceVersion: string }; items: T[] }>(path);
+    for (const object of list.items) this.events.push({ at: this.origin(), object });
+    this.done = this.kube.watch<T>(
+      path,
+      list.metadata.resourceVersion,
+      (event) => {
+        if (event.type !== "BOOKMARK")
+          this.events.push({ at: this.origin(), object: event.object });
+      },
+      this.abort.signal,
+    );
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * A throwaway project for release tests and benchmarks: the built program (dist/ and node_modules
+ * linked from the checkout), its own stack file from fixtures/release, a git repository, a file
+ * backend and an embedded cluster of its own. `slipway` runs as a user runs it: a child process.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { KubeClient } from "../../cli/kube";
+import { BIN, ROOT, TestCluster, pulumiEnv, requireBuiltProgram, sh, tempDir } from "./support";
+
+export const RELEASE_STACK = "it-release";
+
+export interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+export interface ServiceView {
+  activeColor: string;
+  blue: { image: string; replicas: number };
+  green: { image: string; replicas: number };
+}
+
+export class ReleaseFixture {
+  readonly cluster: TestCluster;
+  readonly backend = tempDir("slipway-release-backend-");
+  readonly project = tempDir("slipway-release-project-");
+  readonly stackFile = path.join(this.project, `Pulumi.${RELEASE_STACK}.yaml`);
+  env: Record<string, string> = {};
+  kube!: KubeClient;
+
+  constructor(name: string, port: number) {
+    this.cluster = new TestCluster(name, port);
+  }
+
+  /** Cluster, project and the first `up`; `edit` adjusts the stack file before it. */
+  async start(edit: (stackYaml: string) => string = (s) => s): Promise<void> {
+    requireBuiltProgram();
+    await this.cluster.start();
+    this.env = pulumiEnv(this.backend, this.cluster.kubeconfig);
+    this.kube = KubeClient.fromKubeconfig(fs.readFileSync(this.cluster.kubeconfig, "utf8"));
+    for (const file of ["Pulumi.yaml", "package.json"]) {
+      fs.copyFileSync(path.join(ROOT, file), path.join(this.project, file));
+    }
+    for (const dir of ["dist", "node_modules"]) {
+      fs.symlinkSync(path.join(ROOT, dir), path.join(this.project, dir));
+    }
+    const template = fs.readFileSync(
+      path.join(__dirname, "fixtures", "release", `Pulumi.${RELEASE_STACK}.yaml`),
+      "utf8",
+    );
+    fs.writeFileSync(this.stackFile, edit(template));
+    fs.writeFileSync(path.join(this.project, ".gitignore"), "dist\nnode_modules\n");
+    await this.git("init", "-q", "-b", "main");
+    await this.git("config", "user.email", "release-test@slipway.invalid");
+    await this.git("config", "user.name", "release test");
+    await this.pulumi("stack", "init");
+    await this.git("add", "-A");
+    await this.git("commit", "-qm", "the release fixture's stack");
+    await this.pulumi("up", "--yes", "--skip-preview");
+  }
+
+  async stop(): Promise<void> {
+    this.kube?.close();
+    try {
+      await this.pulumi("destroy", "--yes", "--skip-preview").catch(() => undefined);
+    } finally {
+      await this.cluster.stop();
+      fs.rmSync(this.backend, { recursive: true, force: true });
+      fs.rmSync(this.project, { recursive: true, force: true });
+    }
+  }
+
+  /** `slipway <args> --stack it-release --cwd <project>`; never throws, returns the exit code. */
+  slipway(...args: string[]): Promise<Run> {
+    return this.slipwayOn(RELEASE_STACK, ...args);
+  }
+
+  slipwayOn(stack: string, ...args: string[]): Promise<Run> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          path.join(ROOT, "dist", "cli", "main.js"),
+          ...args,
+          "--stack",
+          stack,
+          "--cwd",
+          this.project,
+        ],
+        { env: { ...process.env, ...this.env, SLIPWAY_ACTOR: "release-test" }, timeout: 400_000 },
+        (error, stdout, stderr) =>
+          resolve({
+            code: error ? ((error as { code?: number }).code ?? 1) : 0,
+            stdout,
+            stderr,
+            ms: performance.now() - started,
+          }),
+      );
+    });
+  }
+
+  pulumi(...args: string[]): Promise<string> {
+    return sh(
+      path.join(BIN, "pulumi"),
+      [...args, "--stack", RELEASE_STACK, "--cwd", this.project, "--non-interactive"],
+      { env: this.env, timeoutS: 400 },
+    );
+  }
+
+  git(...args: string[]): Promise<string> {
+    return sh("git", ["-C", this.project, ...args]);
+  }
+
+  service(): ServiceView {
+    return this.config()["slipway:services"][0] as ServiceView;
+  }
+
+  records(): Array<{ result: string; image: string; color: string; kind: string }> {
+    return (this.config()["slipway:releases"] ?? []) as Array<{
+      result: string;
+      image: string;
+      color: string;
+      kind: string;
+    }>;
+  }
+
+  private config(): Record<string, any> {
+    return (parseYaml(fs.readFileSync(this.stackFile, "utf8")) as { config: Record<string, any> })
+      .config;
+  }
+
+  /** Edits the stack file as a person would, and commits it (gitops stacks release from clean trees). */
+  async editStack(message: string, edit: (text: string) => string): Promise<void> {
+    fs.writeFileSync(this.stackFile, edit(fs.readFileSync(this.stackFile, "utf8")));
+    await this.git("commit", "-qam", message);
+  }
+
+  async liveSelectorColor(namespace: string, service: string): Promise<string> {
+    const svc = await this.cluster.getJson("service", service, "-n", namespace);
+    return svc.spec.selector["slipway.dev/color"];
+  }
+}
