@@ -70,7 +70,9 @@ export class StackFile {
   }
 
   get gitops(): boolean {
-    return this.doc.getIn(["config", GITOPS]) === true;
+    // Pulumi rewrites config values as strings when it saves the file (`slipway:gitops: "true"`).
+    const value = this.doc.getIn(["config", GITOPS]) as unknown;
+    return value === true || value === "true";
   }
 
   private servicesSeq(): YAMLSeq {

@@ -113,6 +113,31 @@ export class ReleaseFixture {
     );
   }
 
+  /** `pulumi up` that may fail: its exit code and everything it printed. */
+  upResult(): Promise<{ code: number; output: string }> {
+    return new Promise((resolve) =>
+      execFile(
+        path.join(BIN, "pulumi"),
+        [
+          "up",
+          "--yes",
+          "--skip-preview",
+          "--stack",
+          RELEASE_STACK,
+          "--cwd",
+          this.project,
+          "--non-interactive",
+        ],
+        { env: { ...process.env, ...this.env }, timeout: 400_000, maxBuffer: 64 * 1024 * 1024 },
+        (error, stdout, stderr) =>
+          resolve({
+            code: error ? ((error as { code?: number }).code ?? 1) : 0,
+            output: stdout + stderr,
+          }),
+      ),
+    );
+  }
+
   git(...args: string[]): Promise<string> {
     return sh("git", ["-C", this.project, ...args]);
   }

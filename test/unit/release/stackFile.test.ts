@@ -92,6 +92,18 @@ describe("StackFile", () => {
 
   it("reads gitops and rejects unknown stacks and services with what exists", () => {
     expect(StackFile.load(dir, "demo").gitops).toBe(true);
+    // As Pulumi writes it back: a string.
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.demo.yaml"),
+      STACK.replace("gitops: true", 'gitops: "true"'),
+    );
+    expect(StackFile.load(dir, "demo").gitops).toBe(true);
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.demo.yaml"),
+      STACK.replace("gitops: true", 'gitops: "false"'),
+    );
+    expect(StackFile.load(dir, "demo").gitops).toBe(false);
+    fs.writeFileSync(path.join(dir, "Pulumi.demo.yaml"), STACK);
     expect(() => StackFile.load(dir, "prod")).toThrow(
       /--stack "prod" has no Pulumi.prod.yaml in .*; stacks here: demo/,
     );
