@@ -10,6 +10,8 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
           environment: "node",
           testTimeout: 30_000,
+          // A stack test's beforeAll runs the whole program under mocks: seconds on a busy machine.
+          hookTimeout: 60_000,
         },
       },
       {
@@ -18,6 +20,7 @@ export default defineConfig({
           include: ["test/policy/**/*.test.ts"],
           environment: "node",
           testTimeout: 30_000,
+          hookTimeout: 60_000,
         },
       },
       {

@@ -127,6 +127,12 @@ describe("levels per stage", () => {
 });
 
 describe("settings", () => {
+  it("rejects a malformed allowedRegistries pattern, naming the key, the value and what is allowed", () => {
+    expect(() => settingsFrom({ allowedRegistries: ["ghcr.io/acme", "ghcr.io/(evil)"] })).toThrow(
+      'allowedRegistries: "ghcr.io/(evil)" is not a registry host or repository prefix; allowed are letters, digits, ".", "-", "_", ":", "/" and "*"',
+    );
+  });
+
   it("maps a stage to its level", () => {
     expect(levelOf("prod", DEFAULT_SETTINGS)).toBe("mandatory");
     expect(levelOf("dev", DEFAULT_SETTINGS)).toBe("advisory");
