@@ -95,7 +95,9 @@ const DNS_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 function celExempt(e: AdmissionExemption): string {
   for (const value of [e.namespace, e.name]) {
     if (!DNS_NAME.test(value)) {
-      throw new Error(`admission exemption for ${e.rule}: ${JSON.stringify(value)} is not a DNS name`);
+      throw new Error(
+        `admission exemption for ${e.rule}: ${JSON.stringify(value)} is not a DNS name`,
+      );
     }
   }
   const owner =

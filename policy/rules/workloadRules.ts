@@ -319,7 +319,9 @@ export const appArmorProfile: WorkloadRule = {
       }
     }
     // Keys first, values only of AppArmor keys: other annotations may be unknown at preview.
-    for (const key of Object.keys(w.podAnnotations).filter((k) => k.startsWith(APPARMOR_ANNOTATION))) {
+    for (const key of Object.keys(w.podAnnotations).filter((k) =>
+      k.startsWith(APPARMOR_ANNOTATION),
+    )) {
       const value = String(w.podAnnotations[key]);
       if (value !== "runtime/default" && !value.startsWith("localhost/")) {
         messages.push(

@@ -179,13 +179,3 @@ describe("image references", () => {
     expect(registryAllowed(repository, DEFAULT_SETTINGS.allowedRegistries)).toBe(allowed);
   });
 });
-
-describe("policy/README.md", () => {
-  it("lists every rule in its table", async () => {
-    const { readFileSync } = await import("node:fs");
-    const readme = readFileSync(`${__dirname}/../../policy/README.md`, "utf8");
-    for (const rule of [...WORKLOAD_RULES, ...STACK_RULES, ...AWS_RULES]) {
-      expect(readme).toContain(`| \`${rule.name}\``);
-    }
-  });
-});
