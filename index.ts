@@ -71,7 +71,6 @@ const buildRunner = new BuildRunner(
 // namespace is named after the stage).
 const admissionPolicies = admissionObjects(
   settingsFrom({ buildRunnerNamespace: config.buildRunner.namespace }),
-  undefined,
   admissionExemptions(
     pulumi.getStack(),
     config.services.flatMap((service) =>

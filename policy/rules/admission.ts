@@ -223,8 +223,8 @@ export function admissionRules(rules: readonly WorkloadRule[] = WORKLOAD_RULES):
  */
 export function admissionObjects(
   settings: Settings,
-  rules: readonly WorkloadRule[] = WORKLOAD_RULES,
   exemptions: readonly AdmissionExemption[] = [],
+  rules: readonly WorkloadRule[] = WORKLOAD_RULES,
 ): AdmissionObject[] {
   const withCel = admissionRules(rules);
   const unknown = exemptions.filter((e) => !withCel.some((rule) => rule.name === e.rule));

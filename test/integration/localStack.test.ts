@@ -192,5 +192,8 @@ describe("local stack on the embedded cluster", () => {
       .filter((n: any) => n.status.phase !== "Terminating")
       .map((n: any) => n.metadata.name);
     for (const ours of OUR_NAMESPACES) expect(names).not.toContain(ours);
+    // Cluster-scoped: the admission policies and bindings go too.
+    expect((await cluster.getJson("validatingadmissionpolicies")).items).toEqual([]);
+    expect((await cluster.getJson("validatingadmissionpolicybindings")).items).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { admissionExemptions } from "../../policy/allowlist";
 import {
   admissionObjects,
   admissionRules,
@@ -480,6 +481,35 @@ describe("generation (pure)", () => {
       CEL_RULES.filter((r: WorkloadRule) => r.buildRunnerException).map(policyName),
     );
     expect(waived.length).toBe(5);
+  });
+
+  it("has CEL for every workload rule", () => {
+    expect(CEL_RULES.map((r) => r.name)).toEqual(rules.WORKLOAD_RULES.map((r) => r.name));
+  });
+
+  it("turns the allowlist entries on declared stage workloads into exemptions, and nothing else", () => {
+    const podinfo = (color: string) => ({
+      resource: `kubernetes:apps/v1:Deployment::podinfo-${color}`,
+      kind: "Deployment" as const,
+      namespace: "prod",
+      name: `podinfo-${color}`,
+    });
+    const other = { ...podinfo("blue"), resource: "kubernetes:apps/v1:Deployment::web-blue" };
+    expect(admissionExemptions("prod", [podinfo("blue"), podinfo("green"), other])).toEqual([
+      { rule: "oci-annotations", kind: "Deployment", namespace: "prod", name: "podinfo-blue" },
+      { rule: "oci-annotations", kind: "Deployment", namespace: "prod", name: "podinfo-green" },
+    ]);
+    expect(admissionExemptions("staging-eu", [podinfo("blue")])).toEqual([]);
+  });
+
+  it("refuses an exemption from an unknown rule or with a name that is not a DNS name", () => {
+    const exemption = { rule: "oci-annotations", kind: "Deployment" as const, namespace: "prod" };
+    expect(() =>
+      admissionObjects(DEFAULT_SETTINGS, [{ ...exemption, rule: "no-such-rule", name: "web" }]),
+    ).toThrow("admission exemptions name rules without CEL: no-such-rule; exempt only from ");
+    expect(() =>
+      admissionObjects(DEFAULT_SETTINGS, [{ ...exemption, name: "web' || true || '" }]),
+    ).toThrow(`admission exemption for oci-annotations: "web' || true || '" is not a DNS name`);
   });
 
   it("matches only the kinds a rule applies to", () => {
