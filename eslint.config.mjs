@@ -25,6 +25,24 @@ export default tseslint.config(
     },
   },
   {
+    // The rule definitions and the allowlist are shared with the program (index.ts), which runs
+    // without the policy pack's packages.
+    files: ["policy/rules/**/*.ts", "policy/allowlist.ts", "index.ts", "components/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["@pulumi/policy", "@pulumi/policy/*"],
+              message: "the program imports these files: keep @pulumi/policy in policy/policies.ts",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Rules read resource inputs and admission objects, which are untyped JSON.
     files: ["policy/rules/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },

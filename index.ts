@@ -7,8 +7,14 @@ import {
   Cluster,
   Registry,
   StagedNamespaces,
+  blueGreenNames,
   loadPlatformConfig,
 } from "./components";
+// The policy pack's rule definitions are plain TypeScript with no @pulumi/policy import: the
+// program deploys the admission half of the same rules.
+import { admissionExemptions } from "./policy/allowlist";
+import { admissionObjects } from "./policy/rules/admission";
+import { settingsFrom } from "./policy/rules/settings";
 
 const { config, kubeconfig } = loadPlatformConfig();
 
@@ -60,7 +66,28 @@ const buildRunner = new BuildRunner(
   onCluster,
 );
 
-const stages = new StagedNamespaces("stages", { stages: config.stages }, onCluster);
+// The admission point of the policy pack, at its default levels (prod Deny, other stages Warn),
+// with the reviewed allowlist's exceptions for this stack's blue/green Deployments (each stage's
+// namespace is named after the stage).
+const admissionPolicies = admissionObjects(
+  settingsFrom({ buildRunnerNamespace: config.buildRunner.namespace }),
+  admissionExemptions(
+    pulumi.getStack(),
+    config.services.flatMap((service) =>
+      (["blue", "green"] as const).map((color) => ({
+        resource: `kubernetes:apps/v1:Deployment::${service.name}-${color}`,
+        kind: "Deployment" as const,
+        namespace: service.stage,
+        name: blueGreenNames(service.name).deployment(color),
+      })),
+    ),
+  ),
+);
+const stages = new StagedNamespaces(
+  "stages",
+  { stages: config.stages, admissionPolicies },
+  onCluster,
+);
 
 const services = config.services.map(
   (service) =>

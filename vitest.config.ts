@@ -20,6 +20,7 @@ export default defineConfig({
           include: ["test/policy/**/*.test.ts"],
           environment: "node",
           testTimeout: 30_000,
+          hookTimeout: 60_000,
         },
       },
       {

@@ -1,3 +1,5 @@
+import type { AdmissionExemption } from "./rules/admission";
+
 /**
  * Reviewed exceptions: violations the program's own stacks are allowed to have, each with the
  * reason it was accepted. test/policy/stacks.*.test.ts fail on any violation not listed here and
@@ -56,5 +58,31 @@ export function allowed(
       entry.stacks.includes(stack) &&
       entry.rule === ruleOf(violation.policy) &&
       entry.resource === violation.resource,
+  );
+}
+
+/** A workload the program declares: its allowlist key and the object admission sees. */
+export interface DeclaredWorkload {
+  /** `<Pulumi type>::<Pulumi resource name>`, as in AllowlistEntry.resource. */
+  readonly resource: string;
+  readonly kind: AdmissionExemption["kind"];
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/**
+ * The admission counterpart of the allowlist, from the same entries: for each entry of `stack`
+ * whose resource is one of `workloads`, that exact workload (and its pods) is exempt from the
+ * entry's rule. Entries on other resources give nothing (the program passes the workloads of its
+ * stage namespaces, the only ones the admission bindings select).
+ */
+export function admissionExemptions(
+  stack: string,
+  workloads: readonly DeclaredWorkload[],
+): AdmissionExemption[] {
+  return ALLOWLIST.filter((entry) => entry.stacks.includes(stack)).flatMap((entry) =>
+    workloads
+      .filter((w) => w.resource === entry.resource)
+      .map((w) => ({ rule: entry.rule, kind: w.kind, namespace: w.namespace, name: w.name })),
   );
 }

@@ -75,14 +75,56 @@ function variables(settings: Settings): { name: string; expression: string }[] {
   ];
 }
 
+/**
+ * A workload exempt from one rule at admission: the admission counterpart of a reviewed
+ * allowlist entry (policy/allowlist.ts admissionExemptions), keyed on the exact object.
+ */
+export interface AdmissionExemption {
+  readonly rule: string;
+  readonly kind: "Deployment" | "StatefulSet" | "DaemonSet" | "Job";
+  readonly namespace: string;
+  readonly name: string;
+}
+
+const DNS_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/**
+ * CEL true for the exempt workload and for the pods its controller creates: a Deployment's pods
+ * are owned by its ReplicaSet `<name>-<pod-template-hash>`, the others' by the workload itself.
+ */
+function celExempt(e: AdmissionExemption): string {
+  for (const value of [e.namespace, e.name]) {
+    if (!DNS_NAME.test(value)) {
+      throw new Error(
+        `admission exemption for ${e.rule}: ${JSON.stringify(value)} is not a DNS name`,
+      );
+    }
+  }
+  const owner =
+    e.kind === "Deployment"
+      ? `o.kind == 'ReplicaSet' && o.name == '${e.name}-' + object.metadata.?labels[?'pod-template-hash'].orValue('')`
+      : `o.kind == '${e.kind}' && o.name == '${e.name}'`;
+  return (
+    `(request.namespace == '${e.namespace}' && (` +
+    `(request.kind.kind == '${e.kind}' && object.metadata.name == '${e.name}') || ` +
+    `(request.kind.kind == 'Pod' && object.metadata.?ownerReferences.orValue([]).exists(o, o.?controller.orValue(false) && ${owner}))))`
+  );
+}
+
 /** The ValidatingAdmissionPolicy of one rule with CEL. */
-export function admissionPolicy(rule: WorkloadRule, settings: Settings): AdmissionObject {
+export function admissionPolicy(
+  rule: WorkloadRule,
+  settings: Settings,
+  exemptions: readonly AdmissionExemption[] = [],
+): AdmissionObject {
   if (!rule.cel) throw new Error(`rule ${rule.name} has no CEL`);
+  const cel = typeof rule.cel === "function" ? rule.cel(settings) : rule.cel;
+  const exempt = exemptions.filter((e) => e.rule === rule.name);
   const kinds = rule.kinds ?? ALL_KINDS;
   const groups = [...new Set(kinds.map((k) => RESOURCES[k].group))];
   const expression = rule.buildRunnerException
-    ? `variables.buildRunner || (${rule.cel.expression})`
-    : rule.cel.expression;
+    ? `variables.buildRunner || (${cel.expression})`
+    : cel.expression;
   return {
     apiVersion: API_VERSION,
     kind: "ValidatingAdmissionPolicy",
@@ -99,11 +141,19 @@ export function admissionPolicy(rule: WorkloadRule, settings: Settings): Admissi
             .map((k) => RESOURCES[k].resource),
         })),
       },
+      ...(exempt.length > 0
+        ? {
+            // The reviewed allowlist's exceptions: the policy does not apply to them at all.
+            matchConditions: [
+              { name: "not-allowlisted", expression: `!(${exempt.map(celExempt).join(" || ")})` },
+            ],
+          }
+        : {}),
       variables: variables(settings),
       validations: [
         {
           expression,
-          messageExpression: rule.cel.messageExpression,
+          messageExpression: cel.messageExpression,
           message: `${rule.name}: ${rule.description}`,
           reason: "Invalid",
         },
@@ -167,14 +217,24 @@ export function admissionRules(rules: readonly WorkloadRule[] = WORKLOAD_RULES):
   return rules.filter((rule) => rule.cel !== undefined);
 }
 
-/** Every policy, then every binding, for the rules with CEL. */
+/**
+ * Every policy, then every binding, for the rules with CEL; `exemptions` (each naming a rule with
+ * CEL) become the matchConditions of their rule's policy.
+ */
 export function admissionObjects(
   settings: Settings,
+  exemptions: readonly AdmissionExemption[] = [],
   rules: readonly WorkloadRule[] = WORKLOAD_RULES,
 ): AdmissionObject[] {
   const withCel = admissionRules(rules);
+  const unknown = exemptions.filter((e) => !withCel.some((rule) => rule.name === e.rule));
+  if (unknown.length > 0) {
+    throw new Error(
+      `admission exemptions name rules without CEL: ${unknown.map((e) => e.rule).join(", ")}; exempt only from ${withCel.map((r) => r.name).join(", ")}`,
+    );
+  }
   return [
-    ...withCel.map((rule) => admissionPolicy(rule, settings)),
+    ...withCel.map((rule) => admissionPolicy(rule, settings, exemptions)),
     ...withCel.flatMap((rule) => admissionBindings(rule, settings)),
   ];
 }

@@ -1,4 +1,5 @@
 /** Settings every rule reads: the pack's policy config with its defaults applied. */
+import { registryRegex } from "./image";
 
 export type Level = "mandatory" | "advisory" | "disabled";
 
@@ -37,8 +38,10 @@ export const DEFAULT_SETTINGS: Settings = {
 
 /** Settings from a policy's config (any subset), over the defaults. */
 export function settingsFrom(config: Partial<Settings> | undefined): Settings {
+  const allowedRegistries = config?.allowedRegistries ?? DEFAULT_SETTINGS.allowedRegistries;
+  registryRegex(allowedRegistries); // throws, naming allowedRegistries, on a malformed pattern
   return {
-    allowedRegistries: config?.allowedRegistries ?? DEFAULT_SETTINGS.allowedRegistries,
+    allowedRegistries,
     buildRunnerNamespace: config?.buildRunnerNamespace ?? DEFAULT_SETTINGS.buildRunnerNamespace,
     stageLevels: { ...DEFAULT_SETTINGS.stageLevels, ...(config?.stageLevels ?? {}) },
     defaultLevel: config?.defaultLevel ?? DEFAULT_SETTINGS.defaultLevel,

@@ -36,6 +36,8 @@ export interface StackRule {
   readonly description: string;
   /** "stage": a violation's level follows its stage; "platform": one level for the stack. */
   readonly scope: "stage" | "platform";
+  /** What enforces the same rule at admission, when something built into the API server does. */
+  readonly atAdmission?: string;
   readonly check: (resources: readonly StackResource[], settings: Settings) => StackViolation[];
 }
 
@@ -151,6 +153,7 @@ export const limitsWithinLimitRange: StackRule = {
   description:
     "Every container's cpu and memory limits are within the max of its stage's LimitRange.",
   scope: "stage",
+  atAdmission: "the LimitRange itself (LimitRanger)",
   check(resources) {
     return workloads(resources).flatMap(({ w, urn }) =>
       inNamespace(resources, K8S.limitRange, w.namespace).flatMap((range) =>

@@ -4,7 +4,7 @@
  * expression the admission point will use over the same pod spec.
  */
 import { PROD_STAGE, Settings } from "./settings";
-import { isPinned, parseImage, registryAllowed } from "./image";
+import { celRepository, isPinned, parseImage, registryAllowed, registryRegex } from "./image";
 import { COLOR_LABEL, Workload, WorkloadKind, containersOf, describe, list } from "./workload";
 
 export type Group = "images" | "resources" | "security" | "reliability" | "metadata";
@@ -23,7 +23,7 @@ export interface WorkloadRule {
    * The same rule for the admission point (rules/admission.ts makes it a ValidatingAdmissionPolicy):
    * CEL over the variables that policy defines (see `CelValidation`). Unset: preview only.
    */
-  readonly cel?: CelValidation;
+  readonly cel?: CelValidation | ((settings: Settings) => CelValidation);
   /** The violations of `w`, as messages naming the resource, the field and the fix. */
   readonly check: (w: Workload, settings: Settings) => string[];
 }
@@ -115,6 +115,11 @@ export const imageAllowedRegistry: WorkloadRule = {
   name: "image-allowed-registry",
   group: "images",
   description: "Every container image comes from a registry in the allowedRegistries list.",
+  cel: (settings) =>
+    celPerContainer(
+      `!${celRepository("c.image")}.matches('${registryRegex(settings.allowedRegistries)}')`,
+      `'image "' + c.image + '" is not from an allowed registry (${settings.allowedRegistries.join(", ")}); push it to one of them or add its registry to allowedRegistries'`,
+    ),
   check(w, settings) {
     return images(w)
       .filter(
@@ -263,6 +268,68 @@ export const seccompRuntimeDefault: WorkloadRule = {
         `${describe(w)}: ${field} ${value} for ${path}; set seccompProfile.type: RuntimeDefault`,
       ];
     });
+  },
+};
+
+const APPARMOR_ALLOWED = ["RuntimeDefault", "Localhost"];
+const APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/";
+const APPARMOR_FIX = "remove it or set RuntimeDefault (or Localhost with a localhostProfile)";
+const APPARMOR_ANNOTATION_FIX = "remove it or set runtime/default (or localhost/<profile>)";
+/** CEL: whether the appArmorProfile of a securityContext (a CEL optional chain) is allowed. */
+const celAppArmorAllowed = (context: string) =>
+  `(${context}.?appArmorProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost'])`;
+const celAnnotationAllowed = (value: string) =>
+  `(${value} == 'runtime/default' || ${value}.startsWith('localhost/'))`;
+
+export const appArmorProfile: WorkloadRule = {
+  name: "apparmor-profile",
+  group: "security",
+  description:
+    "No pod or container sets an AppArmor profile other than RuntimeDefault or Localhost, in the appArmorProfile field or the legacy container.apparmor.security.beta.kubernetes.io annotation.",
+  buildRunnerException: true,
+  cel: {
+    expression: [
+      celAppArmorAllowed("variables.pod.?securityContext"),
+      `variables.containers.all(c, ${celAppArmorAllowed("c.?securityContext")})`,
+      `variables.podAnnotations.all(k, !k.startsWith('${APPARMOR_ANNOTATION}') || ${celAnnotationAllowed("variables.podAnnotations[k]")})`,
+    ].join(" && "),
+    messageExpression: [
+      "variables.name + ': ' + (",
+      `(${celAppArmorAllowed("variables.pod.?securityContext")} ? [] : [variables.podPath + '.securityContext.appArmorProfile.type is "' + variables.pod.securityContext.appArmorProfile.type + '"; ${APPARMOR_FIX}'])`,
+      ` + variables.containers.filter(c, !${celAppArmorAllowed("c.?securityContext")}).map(c, variables.podPath + ' container "' + c.name + '": securityContext.appArmorProfile.type is "' + c.securityContext.appArmorProfile.type + '"; ${APPARMOR_FIX}')`,
+      ` + variables.podAnnotations.filter(k, k.startsWith('${APPARMOR_ANNOTATION}') && !${celAnnotationAllowed("variables.podAnnotations[k]")}).map(k, 'the pod annotation "' + k + '" is "' + variables.podAnnotations[k] + '"; ${APPARMOR_ANNOTATION_FIX}')`,
+      ").join('; ')",
+    ].join(""),
+  },
+  check(w) {
+    const bad = (type: unknown) => type !== undefined && !APPARMOR_ALLOWED.includes(String(type));
+    const messages: string[] = [];
+    const podType = w.pod.securityContext?.appArmorProfile?.type;
+    if (bad(podType)) {
+      messages.push(
+        `${describe(w)}: ${w.podPath}.securityContext.appArmorProfile.type is "${podType}"; ${APPARMOR_FIX}`,
+      );
+    }
+    for (const { container, path } of containersOf(w)) {
+      const type = container.securityContext?.appArmorProfile?.type;
+      if (bad(type)) {
+        messages.push(
+          `${describe(w)}: ${path}.securityContext.appArmorProfile.type is "${type}"; ${APPARMOR_FIX}`,
+        );
+      }
+    }
+    // Keys first, values only of AppArmor keys: other annotations may be unknown at preview.
+    for (const key of Object.keys(w.podAnnotations).filter((k) =>
+      k.startsWith(APPARMOR_ANNOTATION),
+    )) {
+      const value = String(w.podAnnotations[key]);
+      if (value !== "runtime/default" && !value.startsWith("localhost/")) {
+        messages.push(
+          `${describe(w)}: ${w.podMetaPath}.annotations["${key}"] is "${value}"; ${APPARMOR_ANNOTATION_FIX}`,
+        );
+      }
+    }
+    return messages;
   },
 };
 
@@ -498,6 +565,7 @@ export const WORKLOAD_RULES: readonly WorkloadRule[] = [
   noPrivilegeEscalation,
   dropAllCapabilities,
   seccompRuntimeDefault,
+  appArmorProfile,
   readOnlyRootFilesystem,
   noHostNamespaces,
   noHostPath,

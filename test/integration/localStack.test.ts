@@ -5,7 +5,10 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { admissionRules, policyName } from "../../policy/rules/admission";
+import { DIGEST, happyTemplate } from "../policy/fixtures";
 import { CACHE, ROOT, TestCluster, pulumiEnv, requireBuiltProgram, tempDir } from "./support";
 
 const cluster = new TestCluster("slipway-it-stack", 36481);
@@ -76,6 +79,44 @@ describe("local stack on the embedded cluster", () => {
       "requests.cpu": "4",
       "requests.memory": "8Gi",
     });
+  });
+
+  it("deploys the admission policies, and prod denies a hand-made pod with a :latest tag", async () => {
+    const expected = admissionRules().map(policyName).sort();
+    const policies = await cluster.getJson("validatingadmissionpolicies");
+    expect(policies.items.map((p: any) => p.metadata.name).sort()).toEqual(expected);
+    for (const p of policies.items) {
+      expect(p.status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
+    }
+    const bindings = await cluster.getJson("validatingadmissionpolicybindings");
+    expect(
+      bindings.items
+        .map((b: any) => `${b.spec.policyName} ${b.spec.validationActions.join()}`)
+        .sort(),
+    ).toEqual(expected.flatMap((name) => [`${name} Deny`, `${name} Warn`]).sort());
+
+    // A hand-made pod in prod that breaks one rule only (the policy tests' happy pod with a
+    // mutable tag) is denied with that rule's message.
+    const template = happyTemplate();
+    const image = `ghcr.io/stefanprodan/podinfo:latest@${DIGEST}`;
+    template.spec.containers[0].image = image;
+    const manifest = path.join(backend, "by-hand.json");
+    fs.writeFileSync(
+      manifest,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { ...template.metadata, name: "by-hand", namespace: "prod" },
+        spec: template.spec,
+      }),
+    );
+    const denied = await cluster.kubectl("apply", "--dry-run=server", "-f", manifest).then(
+      () => "admitted",
+      (error: Error) => error.message,
+    );
+    expect(denied).toContain(
+      `ValidatingAdmissionPolicy 'slipway-image-no-latest-tag' with binding 'slipway-image-no-latest-tag-mandatory' denied request: Pod prod/by-hand: spec container "app": image "${image}" uses the mutable tag "latest"`,
+    );
   });
 
   it("runs the registry and the build runner with real mTLS certificates", async () => {
@@ -151,5 +192,8 @@ describe("local stack on the embedded cluster", () => {
       .filter((n: any) => n.status.phase !== "Terminating")
       .map((n: any) => n.metadata.name);
     for (const ours of OUR_NAMESPACES) expect(names).not.toContain(ours);
+    // Cluster-scoped: the admission policies and bindings go too.
+    expect((await cluster.getJson("validatingadmissionpolicies")).items).toEqual([]);
+    expect((await cluster.getJson("validatingadmissionpolicybindings")).items).toEqual([]);
   });
 });

@@ -7,21 +7,49 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { admissionExemptions } from "../../policy/allowlist";
 import {
   admissionObjects,
   admissionRules,
   policyName,
   stageSelector,
 } from "../../policy/rules/admission";
-import { DEFAULT_SETTINGS, settingsFrom } from "../../policy/rules/settings";
+import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../policy/rules/settings";
 import { WorkloadKind, workloadOf } from "../../policy/rules/workload";
 import * as rules from "../../policy/rules/workloadRules";
 import { WorkloadRule, runWorkloadRule } from "../../policy/rules/workloadRules";
 import { BIN, ROOT, TestCluster } from "../integration/support";
-import { DIGEST, changed, happyDeployment, happyTemplate } from "./fixtures";
+import { TestResource } from "./pack";
+import { declared } from "./stacks";
+import {
+  ADMISSION_ONLY_FIXTURES,
+  Change,
+  PASSING_FIXTURES,
+  DIGEST,
+  REGISTRY_CASES,
+  WORKLOAD_FIXTURES,
+  changed,
+  happyDeployment,
+  happyTemplate,
+} from "./fixtures";
 
 const CLUSTER = new TestCluster("slipway-admission", 36497);
 const CEL_RULES = admissionRules();
+const ADMISSION_TYPES = [
+  "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+  "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
+];
+
+/** What the prod stack (Pulumi.prod.yaml, under mocks) declares. */
+let prodStack: TestResource[];
+/** The admission objects the prod stack deploys: the ones this file's cluster runs. */
+let prodAdmission: Record<string, any>[];
+
+function prodDeclared(type: string, name: string): Record<string, any> {
+  const found = prodStack.find((r) => r.type === type && r.name === name);
+  if (!found) throw new Error(`the prod stack declares no ${type} ${name}`);
+  return structuredClone(found.props);
+}
 
 // The stage LimitRanges of Pulumi.local.yaml.
 const LIMITS: Record<string, Record<string, Record<string, string>>> = {
@@ -112,6 +140,14 @@ function tsFailing(object: Record<string, any>, kind: WorkloadKind = "Deployment
 const LATEST_PINNED = `ghcr.io/stefanprodan/podinfo:latest@${DIGEST}`;
 
 beforeAll(async () => {
+  prodStack = await declared("prod");
+  prodAdmission = prodStack
+    .filter((r) => ADMISSION_TYPES.includes(r.type))
+    .map((r) => ({
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: r.type.split(":").pop(),
+      ...structuredClone(r.props),
+    }));
   await CLUSTER.start();
   for (const stage of ["dev", "prod"]) {
     await mustApply(
@@ -132,10 +168,7 @@ beforeAll(async () => {
       "--server-side",
     );
   }
-  await mustApply(
-    { apiVersion: "v1", kind: "List", items: admissionObjects(DEFAULT_SETTINGS) },
-    "--server-side",
-  );
+  await mustApply({ apiVersion: "v1", kind: "List", items: prodAdmission }, "--server-side");
   // Policies take effect once the API server has loaded them: poll until the denial appears.
   const probe = pod("prod", "probe", (p) => (p.spec.containers[0].image = LATEST_PINNED));
   const deadline = Date.now() + 60_000;
@@ -152,6 +185,19 @@ afterAll(async () => {
 }, 120_000);
 
 describe("the generated policies", () => {
+  it("are the prod stack's: the defaults plus the allowlist's exemption on oci-annotations", () => {
+    const withoutConditions = prodAdmission.map((o) => {
+      if (o.metadata.name !== policyName(rules.ociAnnotations)) return o;
+      expect(o.spec.matchConditions).toHaveLength(1);
+      return changed(o, (x) => delete x.spec.matchConditions);
+    });
+    const byName = (a: Record<string, any>, b: Record<string, any>) =>
+      String(a.metadata.name).localeCompare(b.metadata.name);
+    expect(withoutConditions.sort(byName)).toEqual(
+      structuredClone(admissionObjects(DEFAULT_SETTINGS)).sort(byName),
+    );
+  });
+
   it("are accepted by the API server and type-check cleanly", async () => {
     const r = await kubectl(["get", "validatingadmissionpolicies", "-o", "json"]);
     expect(r.code, r.stderr).toBe(0);
@@ -201,6 +247,7 @@ describe("kubectl apply into a stage namespace", () => {
       `Warning: Validation failed for ValidatingAdmissionPolicy 'slipway-image-no-latest-tag' with binding 'slipway-image-no-latest-tag-advisory': Pod dev/latest: spec container "app": image "web:latest" uses the mutable tag "latest"`,
     );
     expect((await dryRun(changed(p, (x) => (x.metadata.name = "again")))).warned).toEqual([
+      "slipway-image-allowed-registry",
       "slipway-image-digest-required",
       "slipway-image-no-latest-tag",
     ]);
@@ -238,6 +285,76 @@ describe("kubectl apply into a stage namespace", () => {
   });
 });
 
+describe("the reviewed allowlist at admission (the prod stack's podinfo has no OCI provenance)", () => {
+  const podinfoPods = [
+    "pods",
+    "-n",
+    "prod",
+    "-l",
+    "app.kubernetes.io/name=podinfo,slipway.dev/color=blue",
+  ];
+
+  it("admits the prod stack's podinfo-blue Deployment, and its ReplicaSet's pods", async () => {
+    const deployment: Record<string, any> = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      ...prodDeclared("kubernetes:apps/v1:Deployment", "podinfo-blue"),
+    };
+    // It breaks oci-annotations (the allowlisted violation) and nothing else.
+    expect(tsFailing(deployment)).toEqual([policyName(rules.ociAnnotations)]);
+    await mustApply(deployment);
+    // The controller manager creates the pods through the ReplicaSet: each is admitted too.
+    const deadline = Date.now() + 90_000;
+    let pods: any[] = [];
+    while (Date.now() < deadline) {
+      const r = await kubectl(["get", ...podinfoPods, "-o", "json"]);
+      pods = r.code === 0 ? JSON.parse(r.stdout).items : [];
+      if (pods.length === deployment.spec.replicas) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    expect(pods.length).toBe(3);
+    for (const p of pods) expect(tsFailing(p, "Pod")).toEqual([policyName(rules.ociAnnotations)]);
+  }, 120_000);
+
+  it("still denies the same Deployment under another name, and a bare pod with its template", async () => {
+    const declaredBlue = prodDeclared("kubernetes:apps/v1:Deployment", "podinfo-blue");
+    const copy = changed(
+      { apiVersion: "apps/v1", kind: "Deployment", ...declaredBlue },
+      (d) => (d.metadata.name = "podinfo-copy"),
+    );
+    expect(await dryRun(copy)).toMatchObject({
+      admitted: false,
+      deniedBy: policyName(rules.ociAnnotations),
+    });
+    const bare = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { ...declaredBlue.spec.template.metadata, name: "podinfo-bare", namespace: "prod" },
+      spec: declaredBlue.spec.template.spec,
+    };
+    expect(await dryRun(bare)).toMatchObject({
+      admitted: false,
+      deniedBy: policyName(rules.ociAnnotations),
+    });
+    // A pod claiming a ReplicaSet of podinfo-blue without its pod-template-hash is not exempt.
+    const claimed = changed(bare, (p) => {
+      p.metadata.ownerReferences = [
+        {
+          apiVersion: "apps/v1",
+          kind: "ReplicaSet",
+          name: "podinfo-blue-abc",
+          uid: "00000000-0000-0000-0000-000000000000",
+          controller: true,
+        },
+      ];
+    });
+    expect(await dryRun(claimed)).toMatchObject({
+      admitted: false,
+      deniedBy: policyName(rules.ociAnnotations),
+    });
+  });
+});
+
 function sel() {
   return { matchLabels: { "app.kubernetes.io/name": "web", "slipway.dev/color": "blue" } };
 }
@@ -247,165 +364,16 @@ function withNever(template: any) {
 }
 
 /**
- * The failing fixtures of the rules with CEL (test/policy/workloadRules.test.ts): the happy
- * Deployment with one field changed, and one fixture per rule without CEL, which admission must
- * let through.
+ * Every fixture of test/policy/fixtures.ts (the same table CrossGuard's predicates run in
+ * workloadRules.test.ts), the happy Deployment, and the few admission-only variants.
  */
-const FIXTURES: [string, (d: any) => void][] = [
+const FIXTURES: [string, Change][] = [
   ["happy", () => {}],
-  [
-    "image-digest-required: a tag only",
-    (d) => (d.spec.template.spec.containers[0].image = "ghcr.io/stefanprodan/podinfo:6.7.1"),
-  ],
-  [
-    "image-digest-required: a malformed digest",
-    (d) => (d.spec.template.spec.containers[0].image = "ghcr.io/x/web@sha256:abc"),
-  ],
-  ["image-no-latest-tag: latest", (d) => (d.spec.template.spec.containers[0].image = "web:latest")],
-  [
-    "image-no-latest-tag: latest beside a digest",
-    (d) => (d.spec.template.spec.containers[0].image = `registry:5000/web:latest@${DIGEST}`),
-  ],
-  [
-    "image-no-latest-tag: an implicit latest in an init container",
-    (d) =>
-      (d.spec.template.spec.initContainers = [
-        { ...d.spec.template.spec.containers[0], name: "init", image: "busybox" },
-      ]),
-  ],
-  ...(["requests", "limits"] as const).flatMap((kind) =>
-    (["cpu", "memory"] as const).map((resource): [string, (d: any) => void] => [
-      `container-resources: no ${kind}.${resource}`,
-      (d) => delete d.spec.template.spec.containers[0].resources[kind][resource],
-    ]),
+  ...Object.entries(WORKLOAD_FIXTURES).flatMap(([rule, { cases }]) =>
+    cases.map(([title, change]): [string, Change] => [`${rule}: ${title}`, change]),
   ),
-  [
-    "run-as-non-root: pod runAsNonRoot unset",
-    (d) => delete d.spec.template.spec.securityContext.runAsNonRoot,
-  ],
-  [
-    "run-as-non-root: container overrides with false",
-    (d) => (d.spec.template.spec.containers[0].securityContext.runAsNonRoot = false),
-  ],
-  [
-    "no-privileged: privileged",
-    (d) => (d.spec.template.spec.containers[0].securityContext.privileged = true),
-  ],
-  [
-    "no-privilege-escalation: unset",
-    (d) => delete d.spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation,
-  ],
-  [
-    "drop-all-capabilities: drop without ALL",
-    (d) => (d.spec.template.spec.containers[0].securityContext.capabilities.drop = ["NET_RAW"]),
-  ],
-  [
-    "drop-all-capabilities: adds SYS_ADMIN back",
-    (d) =>
-      (d.spec.template.spec.containers[0].securityContext.capabilities.add = [
-        "NET_BIND_SERVICE",
-        "SYS_ADMIN",
-      ]),
-  ],
-  [
-    "seccomp-runtime-default: no profile",
-    (d) => delete d.spec.template.spec.securityContext.seccompProfile,
-  ],
-  [
-    "seccomp-runtime-default: container Unconfined",
-    (d) =>
-      (d.spec.template.spec.containers[0].securityContext.seccompProfile = { type: "Unconfined" }),
-  ],
-  [
-    "read-only-root-filesystem: writable root",
-    (d) => (d.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem = false),
-  ],
-  ...(["hostNetwork", "hostPID", "hostIPC"] as const).map((field): [string, (d: any) => void] => [
-    `no-host-namespaces: ${field}`,
-    (d) => (d.spec.template.spec[field] = true),
-  ]),
-  [
-    "no-host-path: a hostPath volume",
-    (d) => d.spec.template.spec.volumes.push({ name: "docker", hostPath: { path: "/var/run" } }),
-  ],
-  ["no-host-port: hostPort", (d) => (d.spec.template.spec.containers[0].ports[0].hostPort = 80)],
-  [
-    "no-automounted-service-account-token: unset",
-    (d) => delete d.spec.template.spec.automountServiceAccountToken,
-  ],
-  ...(["readinessProbe", "livenessProbe"] as const).map((probe): [string, (d: any) => void] => [
-    `probes: no ${probe}`,
-    (d) => delete d.spec.template.spec.containers[0][probe],
-  ]),
-  [
-    "image-no-latest-tag: an implicit latest in a bare init container",
-    (d) =>
-      (d.spec.template.spec.initContainers = [
-        {
-          name: "init",
-          image: "busybox",
-          resources: d.spec.template.spec.containers[0].resources,
-          securityContext: d.spec.template.spec.containers[0].securityContext,
-        },
-      ]),
-  ],
-  [
-    "graceful-shutdown: grace equal to the preStop sleep",
-    (d) => (d.spec.template.spec.terminationGracePeriodSeconds = 5),
-  ],
-  [
-    "graceful-shutdown: an exec sleep longer than the default grace",
-    (d) => {
-      delete d.spec.template.spec.terminationGracePeriodSeconds;
-      d.spec.template.spec.containers[0].lifecycle.preStop = {
-        exec: { command: ["/bin/sh", "-c", "sleep 40"] },
-      };
-    },
-  ],
-  ["prod-replicas: one replica", (d) => (d.spec.replicas = 1)],
-  [
-    "prod-replicas: replicas unset, not blue/green",
-    (d) => {
-      delete d.spec.replicas;
-      delete d.spec.template.metadata.labels["slipway.dev/color"];
-    },
-  ],
-  [
-    "prod-replicas: 0 replicas when not blue/green",
-    (d) => {
-      d.spec.replicas = 0;
-      delete d.spec.template.metadata.labels["slipway.dev/color"];
-    },
-  ],
-  [
-    "prod-replicas: replicas unset, not blue/green (selector too)",
-    (d) => {
-      delete d.spec.replicas;
-      delete d.spec.template.metadata.labels["slipway.dev/color"];
-      delete d.spec.selector.matchLabels["slipway.dev/color"];
-    },
-  ],
-  [
-    "prod-replicas: 0 replicas when not blue/green (selector too)",
-    (d) => {
-      d.spec.replicas = 0;
-      delete d.spec.template.metadata.labels["slipway.dev/color"];
-      delete d.spec.selector.matchLabels["slipway.dev/color"];
-    },
-  ],
-  ["prod-replicas: 0 replicas of an idle color", (d) => (d.spec.replicas = 0)],
-  ...rules.RECOMMENDED_LABELS.map((label): [string, (d: any) => void] => [
-    `recommended-labels: no ${label}`,
-    (d) => delete d.spec.template.metadata.labels[label],
-  ]),
-  ...rules.OCI_ANNOTATIONS.map((annotation): [string, (d: any) => void] => [
-    `oci-annotations: no ${annotation}`,
-    (d) => delete d.spec.template.metadata.annotations[annotation],
-  ]),
-  [
-    "image-allowed-registry (no CEL): Docker Hub",
-    (d) => (d.spec.template.spec.containers[0].image = `nginx@${DIGEST}`),
-  ],
+  ...ADMISSION_ONLY_FIXTURES,
+  ...PASSING_FIXTURES,
 ];
 
 /**
@@ -415,13 +383,14 @@ const FIXTURES: [string, (d: any) => void][] = [
 const SERVER_DIFFERS: Record<string, { invalid: string }> = {
   // The fixture copies the app container, probes and preStop hook included, into an init
   // container; the API's own validation forbids those there (without restartPolicy: Always).
-  "image-no-latest-tag: an implicit latest in an init container": {
+  "image-no-latest-tag: no tag and no digest (an implicit latest) in an init container": {
     invalid: "may not be set for init containers without restartPolicy=Always",
   },
   // Dropping a pod label the selector uses fails the API's own validation (each has a twin
   // fixture above, or the label's other rules, that keeps the selector consistent).
   ...Object.fromEntries(
     [
+      "image-digest-required: a prod workload without the color label",
       "prod-replicas: replicas unset, not blue/green",
       "prod-replicas: 0 replicas when not blue/green",
       "recommended-labels: no app.kubernetes.io/name",
@@ -441,30 +410,36 @@ describe("the same fixtures through both enforcement points", () => {
 
   describe.each(FIXTURES)("%s", (title, change) => {
     const differs = SERVER_DIFFERS[title];
-
-    it("prod (mandatory): denied exactly when a predicate fails", async () => {
-      const object = changed(happyDeployment("prod"), change);
+    // A fixture may move the object to another stage (e.g. a blue/green workload in dev).
+    it.each(["prod", "dev"])("applied to %s: the verdict of its stage's level", async (stage) => {
+      const object = changed(happyDeployment(stage), change);
       const failing = tsFailing(object);
-      const verdict = await dryRun(object);
-      expect(verdict.admitted, verdict.stderr).toBe(failing.length === 0);
-      if (differs?.invalid) {
-        expect(verdict.stderr).toContain(differs.invalid);
-      } else if (failing.length > 0) {
-        expect(failing).toContain(verdict.deniedBy);
-      }
-    });
-
-    it("dev (advisory): admitted, with a warning from exactly the failing rules", async () => {
-      const object = changed(happyDeployment("dev"), change);
       const verdict = await dryRun(object);
       if (differs?.invalid) {
         expect(verdict.admitted).toBe(false);
         expect(verdict.stderr).toContain(differs.invalid);
         return;
       }
-      expect(verdict.admitted, verdict.stderr).toBe(true);
-      expect(verdict.warned).toEqual(tsFailing(object));
+      if (levelOf(object.metadata.namespace, DEFAULT_SETTINGS) === "mandatory") {
+        // Denied exactly when a predicate fails, by one of the failing rules' policies.
+        expect(verdict.admitted, verdict.stderr).toBe(failing.length === 0);
+        if (failing.length > 0) expect(failing).toContain(verdict.deniedBy);
+      } else {
+        // Admitted, with a warning from exactly the failing rules.
+        expect(verdict.admitted, verdict.stderr).toBe(true);
+        expect(verdict.warned).toEqual(failing);
+      }
     });
+  });
+
+  it.each(REGISTRY_CASES)("image %s: allowed by the default registries: %s", async (image, ok) => {
+    const object = changed(happyDeployment("prod"), (d) => {
+      d.spec.template.spec.containers[0].image = image;
+    });
+    expect(tsFailing(object)).toEqual(ok ? [] : ["slipway-image-allowed-registry"]);
+    expect(await dryRun(object)).toMatchObject(
+      ok ? { admitted: true } : { admitted: false, deniedBy: "slipway-image-allowed-registry" },
+    );
   });
 });
 
@@ -505,7 +480,36 @@ describe("generation (pure)", () => {
     expect(waived).toEqual(
       CEL_RULES.filter((r: WorkloadRule) => r.buildRunnerException).map(policyName),
     );
-    expect(waived.length).toBe(4);
+    expect(waived.length).toBe(5);
+  });
+
+  it("has CEL for every workload rule", () => {
+    expect(CEL_RULES.map((r) => r.name)).toEqual(rules.WORKLOAD_RULES.map((r) => r.name));
+  });
+
+  it("turns the allowlist entries on declared stage workloads into exemptions, and nothing else", () => {
+    const podinfo = (color: string) => ({
+      resource: `kubernetes:apps/v1:Deployment::podinfo-${color}`,
+      kind: "Deployment" as const,
+      namespace: "prod",
+      name: `podinfo-${color}`,
+    });
+    const other = { ...podinfo("blue"), resource: "kubernetes:apps/v1:Deployment::web-blue" };
+    expect(admissionExemptions("prod", [podinfo("blue"), podinfo("green"), other])).toEqual([
+      { rule: "oci-annotations", kind: "Deployment", namespace: "prod", name: "podinfo-blue" },
+      { rule: "oci-annotations", kind: "Deployment", namespace: "prod", name: "podinfo-green" },
+    ]);
+    expect(admissionExemptions("staging-eu", [podinfo("blue")])).toEqual([]);
+  });
+
+  it("refuses an exemption from an unknown rule or with a name that is not a DNS name", () => {
+    const exemption = { rule: "oci-annotations", kind: "Deployment" as const, namespace: "prod" };
+    expect(() =>
+      admissionObjects(DEFAULT_SETTINGS, [{ ...exemption, rule: "no-such-rule", name: "web" }]),
+    ).toThrow("admission exemptions name rules without CEL: no-such-rule; exempt only from ");
+    expect(() =>
+      admissionObjects(DEFAULT_SETTINGS, [{ ...exemption, name: "web' || true || '" }]),
+    ).toThrow(`admission exemption for oci-annotations: "web' || true || '" is not a DNS name`);
   });
 
   it("matches only the kinds a rule applies to", () => {

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CACHE, ROOT, TestCluster, pulumiEnv, sh, tempDir } from "../integration/support";
+import { policies } from "../../policy/policies";
 import { Reported, runPack } from "./pack";
 import { declared } from "./stacks";
 
@@ -29,8 +30,11 @@ function resourceOf(urn: string | undefined): string | undefined {
   return `${parts[2].split("$").pop()}::${parts[3]}`;
 }
 
-/** Previews `workDir`'s stack with the pack; returns the policy events and whether it failed. */
-async function previewWithPack(workDir: string, stackName: string) {
+/**
+ * Previews `workDir`'s stack with the pack (and `--policy-pack-config` files, if any); returns the
+ * policy events and whether it failed.
+ */
+async function previewWithPack(workDir: string, stackName: string, policyPackConfigs?: string[]) {
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName, workDir },
     {
@@ -53,7 +57,7 @@ async function previewWithPack(workDir: string, stackName: string) {
   };
   let failure: Error | undefined;
   try {
-    await stack.preview({ policyPacks: [POLICY_PACK], onEvent });
+    await stack.preview({ policyPacks: [POLICY_PACK], policyPackConfigs, onEvent });
   } catch (error) {
     failure = error as Error;
   }
@@ -121,5 +125,40 @@ describe("pulumi preview --policy-pack policy", () => {
         },
       ]),
     );
+  }, 300_000);
+
+  it("follows --policy-pack-config: with dev mandatory, the local stack's dev advisories fail it", async () => {
+    // The same settings for every configurable policy (a rule's `<rule>` and `<rule>-advisory`).
+    const config = Object.fromEntries(
+      policies
+        .filter((policy) => policy.configSchema)
+        .map((policy) => [policy.name, { stageLevels: { dev: "mandatory" } }]),
+    );
+    const file = path.join(fixtureDir, "dev-mandatory.json");
+    fs.writeFileSync(file, JSON.stringify(config));
+    const { seen, failure } = await previewWithPack(ROOT, "local", [file]);
+    expect(failure?.message).toMatch(/preview failed/);
+    // The podinfo colors in dev (allowlisted while dev is advisory) are now mandatory violations.
+    const missing = (color: string, annotation: string) => ({
+      policy: "oci-annotations",
+      level: "mandatory",
+      message: `Deployment dev/podinfo-${color}: spec.template.metadata.annotations["org.opencontainers.image.${annotation}"] is not set; copy it from the image's build (the revision and created fields of the release)`,
+      resource: `kubernetes:apps/v1:Deployment::podinfo-${color}`,
+    });
+    expect(sorted(seen.filter((v) => v.level === "mandatory"))).toEqual(
+      sorted([
+        missing("blue", "revision"),
+        missing("blue", "created"),
+        missing("green", "revision"),
+        missing("green", "created"),
+      ]),
+    );
+    // Platform namespaces keep the default (advisory) level.
+    expect(
+      [...new Set(seen.filter((v) => v.level === "advisory").map((v) => v.resource))].sort(),
+    ).toEqual([
+      "kubernetes:apps/v1:Deployment::build-buildkitd",
+      "kubernetes:apps/v1:Deployment::registry-registry",
+    ]);
   }, 300_000);
 });

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { isProtected, output, recorded, resource, runProgram } from "../harness";
 import {
   T,
+  admissionResources,
   blueGreenResources,
   buildKitResources,
   ecrResources,
@@ -24,6 +25,7 @@ describe("stack dev (Pulumi.dev.yaml under mocks)", () => {
       ...ecrResources("apps/podinfo", { crossAccountPull: true }),
       ...buildKitResources({ pvcCache: true }),
       `${T.staged} stages`,
+      ...admissionResources(),
       ...stageResources("dev"),
       ...stageResources("staging"),
       ...blueGreenResources("podinfo"),

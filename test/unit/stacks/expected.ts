@@ -23,7 +23,42 @@ export const T = {
   roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
   pdb: "kubernetes:policy/v1:PodDisruptionBudget",
   certificates: "pulumi-nodejs:dynamic/tls:MtlsCertificates",
+  admissionPolicy: "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+  admissionBinding: "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
 } as const;
+
+/** The workload rules with CEL, which every stack deploys as admission policies. */
+export const ADMISSION_RULES = [
+  "image-digest-required",
+  "image-no-latest-tag",
+  "image-allowed-registry",
+  "container-resources",
+  "run-as-non-root",
+  "no-privileged",
+  "no-privilege-escalation",
+  "drop-all-capabilities",
+  "seccomp-runtime-default",
+  "apparmor-profile",
+  "read-only-root-filesystem",
+  "no-host-namespaces",
+  "no-host-path",
+  "no-host-port",
+  "no-automounted-service-account-token",
+  "probes",
+  "graceful-shutdown",
+  "prod-replicas",
+  "recommended-labels",
+  "oci-annotations",
+];
+
+/** Per rule: its policy, a Deny binding (mandatory stages) and a Warn binding (advisory ones). */
+export function admissionResources(): string[] {
+  return ADMISSION_RULES.flatMap((rule) => [
+    `${T.admissionPolicy} stages-slipway-${rule}`,
+    `${T.admissionBinding} stages-slipway-${rule}-mandatory`,
+    `${T.admissionBinding} stages-slipway-${rule}-advisory`,
+  ]);
+}
 
 export function stageResources(stage: string): string[] {
   return [

@@ -1,6 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { output, recorded, resource, runProgram } from "../harness";
-import { T, blueGreenResources, buildKitResources, stageResources } from "./expected";
+import {
+  ADMISSION_RULES,
+  T,
+  admissionResources,
+  blueGreenResources,
+  buildKitResources,
+  stageResources,
+} from "./expected";
 
 let outputs: Record<string, any>;
 
@@ -22,6 +29,7 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
       `${T.networkPolicy} registry-netpol`,
       ...buildKitResources({ pvcCache: false }),
       `${T.staged} stages`,
+      ...admissionResources(),
       ...stageResources("dev"),
       ...stageResources("staging"),
       ...stageResources("prod"),
@@ -95,6 +103,37 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
       dev: "dev",
       staging: "staging",
       prod: "prod",
+    });
+  });
+
+  it("deploys the admission policies: Deny in prod, Warn in dev and staging", () => {
+    const bindings = recorded.filter((r) => r.type === T.admissionBinding);
+    const byAction = (action: string) =>
+      bindings.filter((b) => b.inputs.spec.validationActions.join() === action);
+    expect(byAction("Deny").map((b) => b.inputs.spec.matchResources.namespaceSelector)).toEqual(
+      Array(ADMISSION_RULES.length).fill({
+        matchExpressions: [{ key: "slipway.dev/stage", operator: "In", values: ["prod"] }],
+      }),
+    );
+    expect(byAction("Warn").map((b) => b.inputs.spec.matchResources.namespaceSelector)).toEqual(
+      Array(ADMISSION_RULES.length).fill({
+        matchExpressions: [
+          { key: "slipway.dev/stage", operator: "Exists" },
+          { key: "slipway.dev/stage", operator: "NotIn", values: ["prod"] },
+        ],
+      }),
+    );
+    // The allowlisted podinfo colors live in dev here: exempt there, not in prod.
+    const oci = resource(T.admissionPolicy, "stages-slipway-oci-annotations").inputs.spec;
+    expect(oci.matchConditions[0].expression).toContain(
+      "request.namespace == 'dev' && ((request.kind.kind == 'Deployment' && object.metadata.name == 'podinfo-blue')",
+    );
+    expect(oci.matchConditions[0].expression).not.toContain("request.namespace == 'prod'");
+    const buildRunner = resource(T.admissionPolicy, "stages-slipway-apparmor-profile").inputs.spec;
+    expect(buildRunner.variables).toContainEqual({
+      name: "buildRunner",
+      expression:
+        "request.namespace == 'slipway-build' && variables.podLabels[?'app.kubernetes.io/name'].orValue('') == 'build-runner'",
     });
   });
 });

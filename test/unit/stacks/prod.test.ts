@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { isProtected, output, recorded, resource, runProgram } from "../harness";
 import {
   T,
+  admissionResources,
   blueGreenResources,
   buildKitResources,
   ecrResources,
@@ -24,6 +25,7 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
       ...ecrResources("apps/podinfo", { crossAccountPull: false }),
       ...buildKitResources({ pvcCache: true }),
       `${T.staged} stages`,
+      ...admissionResources(),
       ...stageResources("prod"),
       ...blueGreenResources("podinfo"),
     ];
@@ -72,5 +74,31 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
         "222222222222.dkr.ecr.eu-west-1.amazonaws.com/apps/podinfo@sha256:",
       ),
     ).toBe(true);
+  });
+
+  it("denies at admission in prod, exempting only the allowlisted podinfo Deployments from oci-annotations", () => {
+    const policies = recorded.filter((r) => r.type === T.admissionPolicy);
+    const conditions = policies.filter((p) => p.inputs.spec.matchConditions);
+    expect(conditions.map((p) => p.name)).toEqual(["stages-slipway-oci-annotations"]);
+    const [condition] = conditions[0].inputs.spec.matchConditions;
+    // The exact Deployments the program declares, and the pods of their ReplicaSets.
+    for (const color of ["blue", "green"]) {
+      const deployment = resource(T.deployment, `podinfo-${color}`).inputs.metadata;
+      expect(condition.expression).toContain(
+        `request.namespace == '${deployment.namespace}' && ((request.kind.kind == 'Deployment' && object.metadata.name == '${deployment.name}')`,
+      );
+      expect(condition.expression).toContain(`o.name == '${deployment.name}-' + object.metadata`);
+    }
+    expect(condition.expression.match(/request\.namespace ==/g)).toHaveLength(2);
+    const mandatory = resource(T.admissionBinding, "stages-slipway-oci-annotations-mandatory");
+    expect(mandatory.inputs.spec).toEqual({
+      policyName: "slipway-oci-annotations",
+      validationActions: ["Deny"],
+      matchResources: {
+        namespaceSelector: {
+          matchExpressions: [{ key: "slipway.dev/stage", operator: "In", values: ["prod"] }],
+        },
+      },
+    });
   });
 });
