@@ -11,6 +11,11 @@ import { ReleaseFixture } from "../test/integration/releaseFixture";
 import { Figure, median, report } from "./report";
 
 const NS = "dev";
+
+interface LiveService {
+  metadata: { name: string };
+  spec: { selector: Record<string, string> };
+}
 const SAMPLES = Number(process.env.SLIPWAY_BENCH_SAMPLES ?? 3);
 const fixture = new ReleaseFixture("slipway-bench-release", 36485);
 const image = (i: number) =>
@@ -36,7 +41,7 @@ afterAll(() => fixture.stop(), 600_000);
  */
 async function selectorToEndpoints(to: string, act: () => Promise<unknown>): Promise<number> {
   const endpoints = await new EndpointWatcher(fixture.kube, NS, "web", "web").start();
-  const service = await new ObjectWatcher<any>(
+  const service = await new ObjectWatcher<LiveService>(
     fixture.kube,
     `/api/v1/namespaces/${NS}/services`,
     "web",
