@@ -1,0 +1,42 @@
+/** What the build context's git checkout says about the source being built. */
+import { CliError } from "../errors";
+import { run } from "./exec";
+
+export interface GitState {
+  readonly revision: string;
+  /** Committer time of the revision, seconds since the epoch. */
+  readonly commitTime: number;
+  /** URL of the `origin` remote, when there is one. */
+  readonly remote?: string;
+  /** Current branch ("HEAD" when detached). */
+  readonly branch: string;
+  /** Path of the context inside the repository ("" at its root). */
+  readonly prefix: string;
+  /** Files under the context that differ from the revision (modified, added or untracked). */
+  readonly uncommitted: readonly string[];
+}
+
+export async function gitState(contextDir: string): Promise<GitState> {
+  const git = async (...args: string[]) => {
+    const result = await run("git", ["-C", contextDir, ...args]);
+    return result.code === 0 ? result.stdout.trim() : undefined;
+  };
+  const revision = await git("rev-parse", "HEAD");
+  if (!revision) {
+    throw new CliError(
+      `--context ${contextDir} is not inside a git checkout with a commit: images are labelled and tagged with the commit they are built from`,
+    );
+  }
+  const status = (await git("status", "--porcelain", "--untracked-files=all", "--", ".")) ?? "";
+  return {
+    revision,
+    commitTime: Number(await git("log", "-1", "--format=%ct", "HEAD")),
+    remote: (await git("config", "--get", "remote.origin.url")) || undefined,
+    branch: (await git("rev-parse", "--abbrev-ref", "HEAD")) ?? "HEAD",
+    prefix: ((await git("rev-parse", "--show-prefix")) ?? "").replace(/\/$/, ""),
+    uncommitted: status
+      .split("\n")
+      .filter((line) => line.length > 3)
+      .map((line) => line.slice(3)),
+  };
+}
