@@ -55,7 +55,7 @@ export function buildctlArgs(plan: BuildctlPlan): string[] {
     path.join(plan.tlsDir, "key.pem"),
     "build",
     "--progress",
-    "plain",
+    "rawjson",
     "--frontend",
     "dockerfile.v0",
     "--local",

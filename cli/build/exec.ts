@@ -25,13 +25,13 @@ export function run(command: string, args: readonly string[], options: RunOption
     const child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
     let partial = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => {
+    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => {
       const text = chunk.toString();
       stderr += text;
       if (options.onStderrLine) {
@@ -49,7 +49,11 @@ export function run(command: string, args: readonly string[], options: RunOption
       if (partial && options.onStderrLine) options.onStderrLine(partial);
       resolve({ code: code ?? 1, stdout, stderr });
     });
-    child.stdin.end(options.input ?? "");
+    if (child.stdin) {
+      // A program that exits without reading its input is reported by its exit code, not EPIPE.
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(options.input);
+    }
   });
 }
 

@@ -8,6 +8,7 @@ import { gitState } from "../build/git";
 import { KanikoPod, digestFromPod, kanikoGitContext, renderKanikoJob } from "../build/kaniko";
 import { imageMetadata, imageTag, parseSourceDateEpoch, sourceUrl } from "../build/metadata";
 import { dockerCredentials, readDockerConfig, tagDigest } from "../build/registryClient";
+import { cacheSummary, newProgressState, progressLines } from "../build/progress";
 import { readStackOutputs } from "../build/stackOutputs";
 import { pushOutcome, shouldPush } from "../build/tagPolicy";
 import {
@@ -251,9 +252,12 @@ async function buildWithBuildKit(
   });
   io.err(`building ${build.image} on ${target.buildkitAddr}`);
   const buildctl = tool("buildctl");
+  const progress = newProgressState();
   let result;
   try {
-    result = await run(buildctl, args, { onStderrLine: io.err });
+    result = await run(buildctl, args, {
+      onStderrLine: (line) => progressLines(line, progress).forEach((l) => io.err(l)),
+    });
   } catch (error) {
     if (error instanceof CliError) {
       throw new CliError(`${error.message}: run make tools, which builds BuildKit's buildctl`);
@@ -261,9 +265,16 @@ async function buildWithBuildKit(
     throw error;
   }
   if (result.code !== 0) {
-    const last = result.stderr.trim().split("\n").slice(-3).join(" / ");
+    // buildctl's closing error is plain text after the JSON progress lines.
+    const last = result.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => !l.startsWith("{"))
+      .slice(-3)
+      .join(" / ");
     throw new CliError(`buildctl failed (exit code ${result.code}): ${last}`);
   }
+  io.err(cacheSummary(progress));
   return digestFromMetadata(fs.readFileSync(metadataFile, "utf8"));
 }
 
