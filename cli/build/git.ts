@@ -17,17 +17,19 @@ export interface GitState {
 }
 
 export async function gitState(contextDir: string): Promise<GitState> {
-  const git = async (...args: string[]) => {
+  const gitRaw = async (...args: string[]) => {
     const result = await run("git", ["-C", contextDir, ...args]);
-    return result.code === 0 ? result.stdout.trim() : undefined;
+    return result.code === 0 ? result.stdout : undefined;
   };
+  const git = async (...args: string[]) => (await gitRaw(...args))?.trim();
   const revision = await git("rev-parse", "HEAD");
   if (!revision) {
     throw new CliError(
       `--context ${contextDir} is not inside a git checkout with a commit: images are labelled and tagged with the commit they are built from`,
     );
   }
-  const status = (await git("status", "--porcelain", "--untracked-files=all", "--", ".")) ?? "";
+  // Not trimmed: each porcelain line starts with a two-column status that may be a space.
+  const status = (await gitRaw("status", "--porcelain", "--untracked-files=all", "--", ".")) ?? "";
   return {
     revision,
     commitTime: Number(await git("log", "-1", "--format=%ct", "HEAD")),

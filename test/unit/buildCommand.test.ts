@@ -377,7 +377,7 @@ describe("kaniko Job (rendered only: the embedded cluster runs no containers)", 
   });
 
   it("reads the digest from the finished pod's termination message", () => {
-    const pod = (terminated: object) => ({
+    const pod = (terminated: { exitCode: number; reason?: string; message?: string }) => ({
       metadata: { name: "kaniko-x-1", namespace: "slipway-build" },
       status: {
         phase: "Succeeded",
