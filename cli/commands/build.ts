@@ -19,6 +19,8 @@ import {
 } from "../build/target";
 import type { Command, Io } from "../command";
 import { CliError } from "../errors";
+import { KubeApiError, KubeClient } from "../kube";
+import { pulumiEnvFor } from "../pulumiEnv";
 import { lintDockerfileFile } from "./lintDockerfile";
 
 const USAGE = `<service> --context <dir> --stack <stack> [options]
@@ -123,6 +125,7 @@ export const buildCommand: Command = {
       stack,
       projectDir: path.resolve(optional(values, "project") ?? process.cwd()),
       outputsFile: optional(values, "outputs"),
+      env: { ...process.env, ...pulumiEnvFor(stack) },
     });
     const target = resolveBuildTarget(service, stack, outputs, {
       registry: optional(values, "registry"),
@@ -146,9 +149,9 @@ export const buildCommand: Command = {
       io.err(`${image} exists already (${existing}): building to compare digests, not pushing`);
     }
 
+    const kube = kubeClient(kubeconfigText(optional(values, "kubeconfig"), outputs));
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "slipway-build-"));
     try {
-      const kubeconfig = kubeconfigFile(optional(values, "kubeconfig"), outputs, workDir);
       const build = {
         target,
         image,
@@ -158,7 +161,7 @@ export const buildCommand: Command = {
         contextDir,
         dockerfile,
         cache: values["no-cache"] !== true,
-        kubeconfig,
+        kube,
         workDir,
         io,
       };
@@ -171,6 +174,7 @@ export const buildCommand: Command = {
       io.out(`${target.repository}@${digest}`);
       return 0;
     } finally {
+      kube.close();
       fs.rmSync(workDir, { recursive: true, force: true });
     }
   },
@@ -184,29 +188,46 @@ interface Build {
   readonly contextDir: string;
   readonly dockerfile: string;
   readonly cache: boolean;
-  /** kubeconfig file for kubectl; undefined = kubectl's own default. */
-  readonly kubeconfig?: string;
+  /** The build runner's cluster. */
+  readonly kube: KubeClient;
   readonly workDir: string;
   readonly io: Io;
 }
 
-/** --kubeconfig, else the stack's kubeconfigSecret output written to a private file. */
-function kubeconfigFile(flag: string | undefined, outputs: StackOutputs, workDir: string) {
-  if (flag) return path.resolve(flag);
+/** --kubeconfig, else the stack's kubeconfigSecret output, else $KUBECONFIG or ~/.kube/config. */
+function kubeconfigText(flag: string | undefined, outputs: StackOutputs): string {
   const fromStack = outputs.kubeconfigSecret;
-  if (typeof fromStack !== "string" || fromStack === "") return undefined;
-  const file = path.join(workDir, "kubeconfig");
-  fs.writeFileSync(file, fromStack, { mode: 0o600 });
-  return file;
+  if (!flag && typeof fromStack === "string" && fromStack !== "") return fromStack;
+  const file =
+    flag ??
+    process.env.KUBECONFIG?.split(":").find((p) => p !== "") ??
+    path.join(os.homedir(), ".kube", "config");
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new CliError(
+      `cannot read the kubeconfig ${file} (${flag ? "--kubeconfig" : "the stack has no kubeconfigSecret output"}): ${(error as Error).message}`,
+    );
+  }
 }
 
-async function kubectl(build: Build, args: string[], input?: string): Promise<string> {
-  const full = [...(build.kubeconfig ? ["--kubeconfig", build.kubeconfig] : []), ...args];
-  const result = await run(tool("kubectl"), full, { input });
-  if (result.code !== 0) {
-    throw new CliError(`kubectl ${args.join(" ")} failed: ${result.stderr.trim()}`);
+function kubeClient(kubeconfig: string): KubeClient {
+  try {
+    return KubeClient.fromKubeconfig(kubeconfig);
+  } catch (error) {
+    throw new CliError(`the build runner's kubeconfig is unusable: ${(error as Error).message}`);
   }
-  return result.stdout;
+}
+
+/** A GET of the build runner's cluster; a failure names the object and the fix. */
+async function kubeGet<T>(build: Build, apiPath: string, what: string): Promise<T> {
+  try {
+    return await build.kube.get<T>(apiPath);
+  } catch (error) {
+    const reason =
+      error instanceof KubeApiError ? `${error.status} ${error.reason}` : String(error);
+    throw new CliError(`cannot read ${what} from the cluster: ${reason}`);
+  }
 }
 
 async function buildWithBuildKit(
@@ -214,17 +235,11 @@ async function buildWithBuildKit(
 ): Promise<string> {
   const { target, io } = build;
   // The client half of the runner's mTLS bundle, from its Secret (ca.pem, cert.pem, key.pem).
-  const secret = JSON.parse(
-    await kubectl(build, [
-      "get",
-      "secret",
-      target.clientSecret,
-      "--namespace",
-      target.namespace,
-      "--output",
-      "json",
-    ]),
-  ) as { data?: Record<string, string> };
+  const secret = await kubeGet<{ data?: Record<string, string> }>(
+    build,
+    `/api/v1/namespaces/${target.namespace}/secrets/${target.clientSecret}`,
+    `Secret ${target.namespace}/${target.clientSecret}`,
+  );
   const tlsDir = path.join(build.workDir, "tls");
   fs.mkdirSync(tlsDir, { mode: 0o700 });
   for (const file of ["ca.pem", "cert.pem", "key.pem"]) {
@@ -288,17 +303,11 @@ async function buildWithKaniko(
   },
 ): Promise<string> {
   const { target, git, io } = build;
-  const configMap = JSON.parse(
-    await kubectl(build, [
-      "get",
-      "configmap",
-      KANIKO_TEMPLATE_CONFIGMAP,
-      "--namespace",
-      target.namespace,
-      "--output",
-      "json",
-    ]),
-  ) as { data?: Record<string, string> };
+  const configMap = await kubeGet<{ data?: Record<string, string> }>(
+    build,
+    `/api/v1/namespaces/${target.namespace}/configmaps/${KANIKO_TEMPLATE_CONFIGMAP}`,
+    `ConfigMap ${target.namespace}/${KANIKO_TEMPLATE_CONFIGMAP}`,
+  );
   const template = configMap.data?.["job.json"];
   if (!template) {
     throw new CliError(
@@ -317,39 +326,37 @@ async function buildWithKaniko(
     metadata: build.metadata,
     push: build.push,
   });
-  const name = (
-    await kubectl(
-      build,
-      ["create", "-f", "-", "-o", "jsonpath={.metadata.name}"],
-      JSON.stringify(job),
-    )
-  ).trim();
+  const jobs = `/apis/batch/v1/namespaces/${target.namespace}/jobs`;
+  let name: string;
+  try {
+    name = (await build.kube.create<{ metadata: { name: string } }>(jobs, job)).metadata.name;
+  } catch (error) {
+    const reason =
+      error instanceof KubeApiError ? `${error.status} ${error.reason}` : String(error);
+    throw new CliError(`cannot create the kaniko Job in ${target.namespace}: ${reason}`);
+  }
   io.err(`building ${build.image} in Job ${target.namespace}/${name}`);
+  const what = `Job ${target.namespace}/${name}`;
   const deadline = Date.now() + KANIKO_TIMEOUT_MS;
   for (;;) {
-    const status = JSON.parse(
-      await kubectl(build, ["get", "job", name, "-n", target.namespace, "-o", "json"]),
-    ).status as { succeeded?: number; failed?: number };
-    if ((status.succeeded ?? 0) > 0 || (status.failed ?? 0) > 0) break;
+    const { status } = await kubeGet<{ status?: { succeeded?: number; failed?: number } }>(
+      build,
+      `${jobs}/${name}`,
+      what,
+    );
+    if ((status?.succeeded ?? 0) > 0 || (status?.failed ?? 0) > 0) break;
     if (Date.now() > deadline) {
-      throw new CliError(`kaniko Job ${target.namespace}/${name} did not finish within an hour`);
+      throw new CliError(`kaniko ${what} did not finish within an hour`);
     }
     await new Promise((resolve) => setTimeout(resolve, KANIKO_POLL_MS));
   }
-  const pods = JSON.parse(
-    await kubectl(build, [
-      "get",
-      "pods",
-      "-n",
-      target.namespace,
-      "-l",
-      `job-name=${name}`,
-      "-o",
-      "json",
-    ]),
-  ) as { items: KanikoPod[] };
+  const pods = await kubeGet<{ items: KanikoPod[] }>(
+    build,
+    `/api/v1/namespaces/${target.namespace}/pods?labelSelector=${encodeURIComponent(`job-name=${name}`)}`,
+    `the pods of ${what}`,
+  );
   if (pods.items.length === 0) {
-    throw new CliError(`kaniko Job ${target.namespace}/${name} finished without a pod to read`);
+    throw new CliError(`kaniko ${what} finished without a pod to read`);
   }
   return digestFromPod(pods.items[pods.items.length - 1]);
 }
