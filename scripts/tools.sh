@@ -93,7 +93,7 @@ build_estimate() {
     kubernetes) echo "12-20 minutes" ;;
     etcd) echo "2-4 minutes" ;;
     kwok) echo "2-4 minutes" ;;
-    buildkit) echo "5-8 minutes" ;;
+    buildkit) echo "8-25 minutes" ;;
     *) echo "a few minutes" ;;
   esac
 }

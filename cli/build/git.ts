@@ -42,3 +42,42 @@ export async function gitState(contextDir: string): Promise<GitState> {
       .map((line) => line.slice(3)),
   };
 }
+
+/**
+ * Writes the context as committed at `revision` into `dest` (an empty directory) and returns it.
+ * Building from this copy rather than the working tree makes the build reproducible: git archive
+ * gives every file the commit's time (= SOURCE_DATE_EPOCH), where a checkout's file times depend
+ * on when and how it was made, and ignored files in the working tree never reach the image.
+ */
+export async function exportRevision(
+  contextDir: string,
+  git: Pick<GitState, "revision" | "prefix">,
+  dest: string,
+): Promise<string> {
+  const tarball = `${dest}.tar`;
+  const archive = await run("git", [
+    "-C",
+    contextDir,
+    "archive",
+    "--format=tar",
+    `--output=${tarball}`,
+    git.revision,
+    ".",
+  ]);
+  if (archive.code !== 0) {
+    throw new CliError(`git archive of ${git.revision} failed: ${archive.stderr.trim()}`);
+  }
+  const depth = git.prefix === "" ? 0 : git.prefix.split("/").length;
+  const extract = await run("tar", [
+    "-x",
+    "-f",
+    tarball,
+    "-C",
+    dest,
+    `--strip-components=${depth}`,
+  ]);
+  if (extract.code !== 0) {
+    throw new CliError(`unpacking the archive of ${git.revision} failed: ${extract.stderr.trim()}`);
+  }
+  return dest;
+}

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { parseCommandArgs, requireOption } from "../args";
 import { buildctlArgs, digestFromMetadata } from "../build/buildctl";
 import { run, tool } from "../build/exec";
-import { gitState } from "../build/git";
+import { exportRevision, gitState } from "../build/git";
 import { KanikoPod, digestFromPod, kanikoGitContext, renderKanikoJob } from "../build/kaniko";
 import { imageMetadata, imageTag, parseSourceDateEpoch, sourceUrl } from "../build/metadata";
 import { dockerCredentials, readDockerConfig, tagDigest } from "../build/registryClient";
@@ -167,7 +167,7 @@ export const buildCommand: Command = {
       };
       const digest =
         target.engine === "buildkit"
-          ? await buildWithBuildKit({ ...build, target })
+          ? await buildWithBuildKit({ ...build, ...(await committedSource(build, git)), target })
           : await buildWithKaniko({ ...build, target, git, contextDir });
       const outcome = pushOutcome(image, existing, digest);
       io.err(outcome === "pushed" ? `pushed ${image}` : `${image} already holds this very build`);
@@ -192,6 +192,21 @@ interface Build {
   readonly kube: KubeClient;
   readonly workDir: string;
   readonly io: Io;
+}
+
+/**
+ * The context (and the Dockerfile, when it lies inside the context) as committed, exported to
+ * the work directory: BuildKit builds exactly the revision the image is labelled with.
+ */
+async function committedSource(build: Build, git: Awaited<ReturnType<typeof gitState>>) {
+  const contextDir = await exportRevision(
+    build.contextDir,
+    git,
+    fs.mkdtempSync(path.join(build.workDir, "context-")),
+  );
+  const relative = path.relative(build.contextDir, build.dockerfile);
+  const inside = !relative.startsWith("..") && !path.isAbsolute(relative);
+  return { contextDir, dockerfile: inside ? path.join(contextDir, relative) : build.dockerfile };
 }
 
 /** --kubeconfig, else the stack's kubeconfigSecret output, else $KUBECONFIG or ~/.kube/config. */
