@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make tools: the pinned Pulumi CLI, Node.js language host, Kubernetes provider and the embedded
-# cluster's binaries. A tool already on PATH at the pinned version is used as it is; otherwise it is
+# make tools: the pinned Pulumi CLI, Node.js language host, Kubernetes provider, the embedded
+# cluster's binaries and BuildKit (buildctl for `slipway build`, buildkitd for the build tests). A tool already on PATH at the pinned version is used as it is; otherwise it is
 # built once from the Go module proxy into $SLIPWAY_TOOLS/<name>-<version>/ and reused from there.
 #
 #   scripts/tools.sh            ensure every tool (build what is missing), link them into $SLIPWAY_BIN
@@ -93,6 +93,7 @@ build_estimate() {
     kubernetes) echo "12-20 minutes" ;;
     etcd) echo "2-4 minutes" ;;
     kwok) echo "2-4 minutes" ;;
+    buildkit) echo "8-25 minutes" ;;
     *) echo "a few minutes" ;;
   esac
 }
@@ -219,6 +220,25 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@v$version" "sigs.k8s.io/kwok/cmd/kwokctl@v$version"
 }
 
+# BuildKit's go.mod has exclude directives, which `go install module@version` refuses, so the
+# module is built as the main module from a writable copy of its source in the module cache.
+# buildctl is the client `slipway build` drives; buildkitd is the daemon the build tests run on
+# loopback. Same version as the rootless image the BuildRunner deploys (components/pinnedImages.ts).
+build_buildkit() {
+  local out="$1" version="$2" work src
+  work="$(mktemp -d)"
+  src="$(cd "$work" && mod_dir github.com/moby/buildkit "v$version")"
+  cp -r "$src" "$work/buildkit"
+  chmod -R u+w "$work/buildkit"
+  (
+    cd "$work/buildkit"
+    go build "${GO_BUILD_FLAGS[@]}" -tags "osusergo netgo" \
+      -ldflags "-s -w -X github.com/moby/buildkit/version.Version=v$version" \
+      -o "$out/" ./cmd/buildkitd ./cmd/buildctl
+  )
+  rm -rf "$work"
+}
+
 # The release archive ships two launchers that go build does not produce: the engine starts
 # Node.js dynamic providers and policy packs through them, in the program's directory (which may
 # be a subdirectory such as dist/), so @pulumi/pulumi is looked up the way Node would. They go
@@ -305,6 +325,15 @@ main() {
   else
     ensure kwok "$KWOK_VERSION" build_kwok kwok kwokctl
     link "$(tool_dir kwok "$KWOK_VERSION")" kwok kwokctl
+  fi
+
+  if on_path_at_version buildctl "v$BUILDKIT_VERSION" buildctl --version &&
+    on_path_at_version buildkitd "v$BUILDKIT_VERSION" buildkitd --version; then
+    use_from_path buildctl
+    use_from_path buildkitd
+  else
+    ensure buildkit "$BUILDKIT_VERSION" build_buildkit buildkitd buildctl
+    link "$(tool_dir buildkit "$BUILDKIT_VERSION")" buildkitd buildctl
   fi
 
   if ! $CHECK_ONLY; then

@@ -1,5 +1,7 @@
 import type { Command } from "../command";
 import { abortCommand } from "./abort";
+import { buildCommand } from "./build";
+import { lintDockerfileCommand } from "./lintDockerfile";
 import { promoteCommand } from "./promote";
 import { releaseCommand } from "./release";
 import { rollbackCommand } from "./rollback";
@@ -10,6 +12,8 @@ import { statusCommand } from "./status";
  * one here.
  */
 export const COMMANDS: readonly Command[] = [
+  buildCommand,
+  lintDockerfileCommand,
   releaseCommand,
   promoteCommand,
   rollbackCommand,
