@@ -205,7 +205,7 @@ const holds = destinationHolds;
  * deliberately leaves the image in the destination: production may still run it, and registries
  * clean up with their own retention rules.
  */
-const provider: pulumi.dynamic.ResourceProvider = {
+export const promotionProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds: PromotionInputs, news: PromotionInputs) {
     return { inputs: news, failures: problemsOf(news) };
   },
@@ -268,7 +268,7 @@ export class ImagePromotion extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: ImagePromotionArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      provider,
+      promotionProvider,
       name,
       {
         kind: PROMOTION_KIND,

@@ -6,6 +6,9 @@
  * checking the sha256 of every byte it writes.
  */
 import { createHash } from "node:crypto";
+import * as http from "node:http";
+import * as https from "node:https";
+import { Readable, Transform } from "node:stream";
 
 export const MEDIA_TYPES = {
   ociManifest: "application/vnd.oci.image.manifest.v1+json",
@@ -383,6 +386,143 @@ export class RegistryClient {
   }
 
   /**
+   * Sends one request with node:http rather than fetch: blob bytes go through Node streams,
+   * several times faster than fetch's web streams. Auth must already be settled for `scopes`
+   * (streams cannot be replayed after a challenge), so a bodiless request settles it first.
+   */
+  private async rawRequest(
+    url: string,
+    options: {
+      method: string;
+      scopes: readonly string[];
+      what: string;
+      headers?: http.OutgoingHttpHeaders;
+    },
+    body?: Readable,
+  ): Promise<http.IncomingMessage> {
+    const scopeKey = options.scopes.join(" ");
+    if (!this.settled.has(scopeKey)) {
+      const probe = await this.request({
+        path: "/v2/",
+        scopes: options.scopes,
+        what: options.what,
+      });
+      await probe.body?.cancel();
+    }
+    const authorization = this.authorization(scopeKey);
+    const headers = { ...options.headers, ...(authorization ? { authorization } : {}) };
+    const target = new URL(url);
+    const client = target.protocol === "https:" ? https : http;
+    const unreachable = (error: Error) =>
+      registryError(
+        `registry ${this.endpoint.host} is unreachable at ${this.baseUrl} while trying to ${options.what} (${(error as { code?: string }).code ?? error.message})`,
+        "unreachable",
+      );
+    return new Promise((resolve, reject) => {
+      const req = client.request(target, { method: options.method, headers }, resolve);
+      req.on("error", (error) => reject(unreachable(error)));
+      if (!body) {
+        req.end();
+        return;
+      }
+      body.on("error", (error) => req.destroy(error));
+      body.pipe(req);
+    });
+  }
+
+  /** An HTTP answer that is not the expected status, as a RegistryError naming the operation. */
+  private async rawFailure(response: http.IncomingMessage, what: string): Promise<RegistryError> {
+    let text = "";
+    for await (const chunk of response) text += chunk;
+    if (response.statusCode === 401 || response.statusCode === 403) {
+      return this.unauthorized(what, response.statusCode);
+    }
+    return registryError(
+      `registry ${this.endpoint.host} answered HTTP ${response.statusCode} while trying to ${what}${text.trim() ? `: ${text.trim().slice(0, 300)}` : ""}`,
+      response.statusCode === 404 ? "missing" : "protocol",
+    );
+  }
+
+  /** The blob's bytes as a Node stream (following a redirect to blob storage if there is one). */
+  async openBlob(repository: string, digest: string): Promise<Readable> {
+    const what = `read blob ${digest} from ${repository}`;
+    const url = `${this.baseUrl}/v2/${repository}/blobs/${digest}`;
+    {
+      const response = await this.rawRequest(url, {
+        method: "GET",
+        scopes: [`repository:${repository}:pull`],
+        what,
+      });
+      const location = response.headers.location;
+      if (location && [301, 302, 303, 307, 308].includes(response.statusCode ?? 0)) {
+        response.resume();
+        // Redirects go to blob storage (S3, a CDN), which must not see the registry's credentials.
+        const next = new URL(location, url).toString();
+        return new Promise((resolve, reject) => {
+          const client = next.startsWith("https:") ? https : http;
+          client
+            .get(next, (redirected) =>
+              redirected.statusCode === 200
+                ? resolve(redirected)
+                : this.rawFailure(redirected, what).then(reject, reject),
+            )
+            .on("error", (error) =>
+              reject(
+                registryError(
+                  `blob storage of ${this.endpoint.host} is unreachable while trying to ${what} (${error.message})`,
+                  "unreachable",
+                ),
+              ),
+            );
+        });
+      }
+      if (response.statusCode !== 200) throw await this.rawFailure(response, what);
+      return response;
+    }
+  }
+
+  /**
+   * Streams a blob of known size into an upload location in one PUT and checks that the bytes
+   * sent hash to `digest` (the registry checks it too and refuses a mismatch).
+   */
+  async putBlobStream(
+    repository: string,
+    blob: Pick<Descriptor, "digest" | "size">,
+    content: Readable,
+    location: string,
+  ): Promise<void> {
+    const what = `upload blob ${blob.digest} to ${repository}`;
+    const hash = createHash("sha256");
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    const body = content.pipe(hashing);
+    content.on("error", (error) => hashing.destroy(error));
+    const response = await this.rawRequest(
+      uploadUrl(this.baseUrl, location, { digest: blob.digest }),
+      {
+        method: "PUT",
+        scopes: [`repository:${repository}:pull,push`],
+        what,
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-length": String(blob.size),
+        },
+      },
+      body,
+    );
+    if (response.statusCode !== 201) throw await this.rawFailure(response, what);
+    response.resume();
+    const written = "sha256:" + hash.digest("hex");
+    if (written !== blob.digest) {
+      throw registryError(`the bytes written for ${blob.digest} hash to ${written}`, "invalid");
+    }
+  }
+
+  /**
    * Starts an upload; with `mountFrom` asks the registry to mount the blob from another of its
    * repositories instead. Returns "mounted" or the upload location to PUT the bytes to.
    */
@@ -568,8 +708,8 @@ export async function copyImage(request: CopyRequest): Promise<CopyResult> {
       stats.mounted++;
       return;
     }
-    const stream = await from.getBlob(source.repository, blob.digest);
-    await to.putBlob(destination.repository, blob.digest, stream, upload.location);
+    const stream = await from.openBlob(source.repository, blob.digest);
+    await to.putBlobStream(destination.repository, blob, stream, upload.location);
     stats.copied++;
     stats.bytes += blob.size;
   };

@@ -5,6 +5,7 @@
  */
 import { ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -148,7 +149,7 @@ export const OCI_LABELS = (version: string) => ({
 });
 
 /**
- * Pushes an OCI image of `layerSizes` random (incompressible) layers whose config carries the
+ * Pushes an OCI image of `layerSizes` random (incompressible, gzipped) layers whose config carries the
  * OCI labels and whose manifest carries the same keys as annotations. Returns its digest.
  */
 export async function pushSyntheticImage(
@@ -159,11 +160,20 @@ export async function pushSyntheticImage(
   const client = new RegistryClient(endpoint);
   const labels = OCI_LABELS(options.version);
   const layers = [];
+  const diffIds = [];
   for (const size of options.layerSizes) {
-    const bytes = randomBytes(size);
+    // Random content, really gzip-compressed (as build layers are), so that no copier needs to
+    // recompress anything; random bytes barely shrink, the layer stays about `size`.
+    const content = randomBytes(size);
+    const bytes = gzipSync(content, { level: 1 });
     const digest = sha256Digest(bytes);
     await client.putBlob(repository, digest, bytes);
-    layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar", digest, size });
+    layers.push({
+      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      digest,
+      size: bytes.length,
+    });
+    diffIds.push(sha256Digest(content));
   }
   const config = Buffer.from(
     JSON.stringify({
@@ -171,7 +181,7 @@ export async function pushSyntheticImage(
       os: "linux",
       created: labels["org.opencontainers.image.created"],
       config: { Labels: labels, User: "65532:65532", Entrypoint: ["/podinfo"] },
-      rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.digest) },
+      rootfs: { type: "layers", diff_ids: diffIds },
     }),
   );
   const configDigest = sha256Digest(config);
@@ -202,7 +212,7 @@ export async function pushSyntheticImage(
     digest,
     configDigest,
     reference: `${endpoint.host}/${repository}@${digest}`,
-    bytes: options.layerSizes.reduce((a, b) => a + b, 0) + config.length,
+    bytes: layers.reduce((sum, layer) => sum + layer.size, 0) + config.length,
   };
 }
 
