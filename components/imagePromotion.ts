@@ -8,6 +8,14 @@ import {
   copyImage,
 } from "./ociDistribution";
 
+// Plain bindings of what the provider calls in other modules: Pulumi serializes the provider's
+// code, and a binding captures the function itself rather than its whole module object (which
+// some module loaders, vitest's for one, make unserializable).
+const parseReference = parseImageReference;
+const copy = copyImage;
+const Client = RegistryClient;
+const isRegistryFailure = isRegistryError;
+
 /** Marks ImagePromotion resources among all dynamic resources (the policy pack looks for it). */
 export const PROMOTION_KIND = "slipway:ImagePromotion";
 
@@ -58,7 +66,7 @@ export interface PromotionSpec {
 /** Checks a promotion's inputs; returns one message per problem naming the argument and the value. */
 export function promotionProblems(spec: PromotionSpec): { property: string; reason: string }[] {
   const problems: { property: string; reason: string }[] = [];
-  const source = typeof spec.source === "string" ? parseImageReference(spec.source) : undefined;
+  const source = typeof spec.source === "string" ? parseReference(spec.source) : undefined;
   if (!source) {
     problems.push({
       property: "source",
@@ -134,7 +142,7 @@ interface PromotionOutputs extends PromotionInputs {
 
 /** What `copyImage` needs for a promotion. */
 export function copyRequest(inputs: PromotionInputs): CopyRequest {
-  const source = parseImageReference(inputs.source)!;
+  const source = parseReference(inputs.source)!;
   const from = splitRepository(source.repository);
   const to = splitRepository(inputs.destination);
   return {
@@ -156,7 +164,7 @@ export function copyRequest(inputs: PromotionInputs): CopyRequest {
 /** Whether the destination still holds the promoted digest (under its tag, when there is one). */
 export async function destinationHolds(inputs: PromotionInputs, digest: string): Promise<boolean> {
   const request = copyRequest(inputs);
-  const client = new RegistryClient(request.destination);
+  const client = new Client(request.destination);
   const byDigest = await client.headManifest(request.destination.repository, digest);
   if (!byDigest) return false;
   if (!inputs.tag) return true;
@@ -168,9 +176,9 @@ export async function destinationHolds(inputs: PromotionInputs, digest: string):
 export async function promote(inputs: PromotionInputs): Promise<PromotionOutputs> {
   let result;
   try {
-    result = await copyImage(copyRequest(inputs));
+    result = await copy(copyRequest(inputs));
   } catch (error) {
-    if (isRegistryError(error)) {
+    if (isRegistryFailure(error)) {
       throw new Error(
         `promotion of ${inputs.source} to ${inputs.destination} failed: ${error.message}`,
       );
@@ -248,9 +256,9 @@ export interface ImagePromotionArgs {
   /** Reach the destination over plain HTTP (loopback test registries). Default false. */
   readonly destinationInsecure?: pulumi.Input<boolean>;
   /** Source registry credentials (kept secret). Default anonymous. */
-  readonly sourceCredentials?: pulumi.Input<RegistryCredentials>;
+  readonly sourceCredentials?: pulumi.Input<RegistryCredentials | undefined>;
   /** Destination registry credentials (kept secret). Default anonymous. */
-  readonly destinationCredentials?: pulumi.Input<RegistryCredentials>;
+  readonly destinationCredentials?: pulumi.Input<RegistryCredentials | undefined>;
 }
 
 /**

@@ -5,10 +5,24 @@
  * blobs across repositories of one registry and otherwise streams them from registry to registry,
  * checking the sha256 of every byte it writes.
  */
-import { createHash } from "node:crypto";
-import * as http from "node:http";
-import * as https from "node:https";
-import { Readable, Transform } from "node:stream";
+import type * as Crypto from "node:crypto";
+import type * as Http from "node:http";
+import type { Readable } from "node:stream";
+
+// Node's built-in modules are looked up where they are used, not imported: the promotion
+// provider's code is serialized as source text by Pulumi, which cannot capture every loader's
+// module objects (vitest's, for one), while `process` is a global it always can.
+
+function createHash(algorithm: "sha256"): Crypto.Hash {
+  return process.getBuiltinModule("crypto").createHash(algorithm);
+}
+
+/** node:http or node:https for a URL's protocol (typed as http: their request APIs match). */
+function httpFor(protocol: string): typeof Http {
+  return protocol === "https:"
+    ? (process.getBuiltinModule("https") as unknown as typeof Http)
+    : process.getBuiltinModule("http");
+}
 
 export const MEDIA_TYPES = {
   ociManifest: "application/vnd.oci.image.manifest.v1+json",
@@ -396,10 +410,10 @@ export class RegistryClient {
       method: string;
       scopes: readonly string[];
       what: string;
-      headers?: http.OutgoingHttpHeaders;
+      headers?: Http.OutgoingHttpHeaders;
     },
     body?: Readable,
-  ): Promise<http.IncomingMessage> {
+  ): Promise<Http.IncomingMessage> {
     const scopeKey = options.scopes.join(" ");
     if (!this.settled.has(scopeKey)) {
       const probe = await this.request({
@@ -412,7 +426,7 @@ export class RegistryClient {
     const authorization = this.authorization(scopeKey);
     const headers = { ...options.headers, ...(authorization ? { authorization } : {}) };
     const target = new URL(url);
-    const client = target.protocol === "https:" ? https : http;
+    const client = httpFor(target.protocol);
     const unreachable = (error: Error) =>
       registryError(
         `registry ${this.endpoint.host} is unreachable at ${this.baseUrl} while trying to ${options.what} (${(error as { code?: string }).code ?? error.message})`,
@@ -431,7 +445,7 @@ export class RegistryClient {
   }
 
   /** An HTTP answer that is not the expected status, as a RegistryError naming the operation. */
-  private async rawFailure(response: http.IncomingMessage, what: string): Promise<RegistryError> {
+  private async rawFailure(response: Http.IncomingMessage, what: string): Promise<RegistryError> {
     let text = "";
     for await (const chunk of response) text += chunk;
     if (response.statusCode === 401 || response.statusCode === 403) {
@@ -459,7 +473,7 @@ export class RegistryClient {
         // Redirects go to blob storage (S3, a CDN), which must not see the registry's credentials.
         const next = new URL(location, url).toString();
         return new Promise((resolve, reject) => {
-          const client = next.startsWith("https:") ? https : http;
+          const client = httpFor(new URL(next).protocol);
           client
             .get(next, (redirected) =>
               redirected.statusCode === 200
@@ -493,7 +507,7 @@ export class RegistryClient {
   ): Promise<void> {
     const what = `upload blob ${blob.digest} to ${repository}`;
     const hash = createHash("sha256");
-    const hashing = new Transform({
+    const hashing = new (process.getBuiltinModule("stream").Transform)({
       transform(chunk: Buffer, _encoding, done) {
         hash.update(chunk);
         done(null, chunk);

@@ -52,15 +52,25 @@ export function promotionSource(
   return `${sourceHost}/${repository}@${entry.digest}`;
 }
 
-/** Where a third-party image is mirrored: `<host>/<prefix>/<its repository path>`. */
-export function mirrorDestination(image: string, host: string, prefix: string): PromotionTarget {
+/** The repository a third-party image is mirrored to: `<prefix>/<its repository path>`. */
+export function mirrorRepository(image: string, prefix: string): string {
   const parsed = parseImageReference(image);
-  if (!parsed)
+  if (!parsed) {
     throw new Error(
       `image ${JSON.stringify(image)} must be pinned by digest (repo@sha256:<64 hex>)`,
     );
-  const { repository } = splitRepository(parsed.repository);
-  return { destination: `${host}/${prefix}/${repository}`, tag: parsed.tag, digest: parsed.digest };
+  }
+  return `${prefix}/${splitRepository(parsed.repository).repository}`;
+}
+
+/** Where a third-party image is mirrored: `<host>/<prefix>/<path>`, same tag and digest. */
+export function mirrorDestination(image: string, host: string, prefix: string): PromotionTarget {
+  const parsed = parseImageReference(image)!;
+  return {
+    destination: `${host}/${mirrorRepository(image, prefix)}`,
+    tag: parsed.tag,
+    digest: parsed.digest,
+  };
 }
 
 /** `host/repository[:tag]@digest` of a target. */
@@ -84,9 +94,9 @@ export interface ReleasePromotionArgs {
   /** Plain HTTP to the production registry (loopback tests). Default false. */
   readonly destinationInsecure?: boolean;
   /** Pre-production registry credentials (secret). Default anonymous. */
-  readonly sourceCredentials?: pulumi.Input<RegistryCredentials>;
+  readonly sourceCredentials?: pulumi.Input<RegistryCredentials | undefined>;
   /** Production registry credentials (secret). Default anonymous. */
-  readonly destinationCredentials?: pulumi.Input<RegistryCredentials>;
+  readonly destinationCredentials?: pulumi.Input<RegistryCredentials | undefined>;
 }
 
 /**
@@ -172,4 +182,25 @@ export class ReleasePromotion extends pulumi.ComponentResource {
 export function promotionName(target: PromotionTarget): string {
   const last = target.destination.split("/").pop() ?? "image";
   return `${last}-${target.digest.slice("sha256:".length, "sha256:".length + 12)}`;
+}
+
+/** What a stack runs live, per service: the active color's image. Exported as `releaseRecord`. */
+export function releaseRecordOf(
+  services: readonly {
+    readonly name: string;
+    readonly stage: string;
+    readonly activeColor: "blue" | "green";
+    readonly blue: { readonly image: string };
+    readonly green: { readonly image: string };
+  }[],
+): ReleaseEntry[] {
+  return services.map((service) => {
+    const image = service[service.activeColor].image;
+    return {
+      service: service.name,
+      stage: service.stage,
+      image,
+      digest: parseImageReference(image)?.digest ?? "",
+    };
+  });
 }
