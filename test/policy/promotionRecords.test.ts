@@ -102,8 +102,8 @@ describe("prod-promoted-digests", () => {
       ...happyStack(),
       ...happyBlueGreen("dev").map((f) => ({ ...f, name: `dev-${f.name}` })),
     ];
-    const devBlue = stack.find((f) => f.name === "dev-web-blue")!;
-    devBlue.props.spec.template.spec.containers[0].image = `ghcr.io/x/y@${OTHER_DIGEST}`;
+    const devBlue = stack.find((f) => f.name === "dev-web-blue")!.props as Record<string, any>;
+    devBlue.spec.template.spec.containers[0].image = `ghcr.io/x/y@${OTHER_DIGEST}`;
     expect(run(stack)).toEqual([]);
   });
 
