@@ -8,7 +8,12 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RegistryClient } from "../../components/ociDistribution";
+import {
+  MEDIA_TYPES,
+  RegistryClient,
+  copyImage,
+  sha256Digest,
+} from "../../components/ociDistribution";
 import {
   OCI_LABELS,
   PushedImage,
@@ -224,5 +229,65 @@ describe("promotion between two real registries under pulumi up", () => {
     expect(result.code, result.output).toBe(0);
     const client = new RegistryClient(prod.endpoint);
     expect((await client.headManifest(REPOSITORY, "1.0.0"))?.digest).toBe(released.digest);
+  });
+});
+
+describe("the copy routine on real registries", () => {
+  it("mounts blobs across repositories of one registry instead of copying them", async () => {
+    const result = await copyImage({
+      source: { ...pre.endpoint, repository: REPOSITORY, digest: released.digest },
+      destination: { ...pre.endpoint, repository: "release/podinfo", tag: "1.0.0" },
+    });
+    // Two layers and the config, none of them sent again.
+    expect(result.blobs).toEqual({ present: 0, mounted: 3, copied: 0 });
+    expect(result.bytesCopied).toBe(0);
+    expect(result.digest).toBe(released.digest);
+  });
+
+  it("copies an index with its child manifests under the same digest", async () => {
+    const second = await pushSyntheticImage(pre.endpoint, "apps/multi", {
+      layerSizes: [2048],
+      version: "2.0.0",
+    });
+    const first = await pushSyntheticImage(pre.endpoint, "apps/multi", {
+      layerSizes: [4096],
+      version: "2.0.0",
+    });
+    const child = (digest: string, architecture: string) => ({
+      mediaType: MEDIA_TYPES.ociManifest,
+      digest,
+      size: 0,
+      platform: { os: "linux", architecture },
+    });
+    const client = new RegistryClient(pre.endpoint);
+    const sizes = await Promise.all(
+      [first, second].map(
+        async (image) => (await client.getManifest("apps/multi", image.digest))!.bytes.length,
+      ),
+    );
+    const bytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.ociIndex,
+        manifests: [
+          { ...child(first.digest, "amd64"), size: sizes[0] },
+          { ...child(second.digest, "arm64"), size: sizes[1] },
+        ],
+      }),
+    );
+    const digest = sha256Digest(bytes);
+    await client.putManifest("apps/multi", digest, { mediaType: MEDIA_TYPES.ociIndex, bytes });
+
+    const result = await copyImage({
+      source: { ...pre.endpoint, repository: "apps/multi", digest },
+      destination: { ...prod.endpoint, repository: "apps/multi", tag: "2.0.0" },
+    });
+    expect(result).toMatchObject({ digest, mediaType: MEDIA_TYPES.ociIndex });
+    expect(result.blobs.copied).toBe(4);
+    const atProd = new RegistryClient(prod.endpoint);
+    expect((await atProd.headManifest("apps/multi", "2.0.0"))?.digest).toBe(digest);
+    for (const image of [first, second]) {
+      expect((await atProd.getManifest("apps/multi", image.digest))?.digest).toBe(image.digest);
+    }
   });
 });
