@@ -508,6 +508,8 @@ export class RegistryClient {
     const what = `upload blob ${blob.digest} to ${repository}`;
     const hash = createHash("sha256");
     const hashing = new (process.getBuiltinModule("stream").Transform)({
+      // Larger buffers than the 16 KiB default: fewer, bigger writes to the socket.
+      highWaterMark: 1 << 20,
       transform(chunk: Buffer, _encoding, done) {
         hash.update(chunk);
         done(null, chunk);
