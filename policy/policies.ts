@@ -17,7 +17,6 @@ import type {
 } from "@pulumi/policy";
 import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
 import { AWS_RULES, AwsRule } from "./rules/awsRules";
-import { prodPromotedDigests } from "./rules/promotionRecords";
 import { Level, Settings, levelOf, settingsFrom } from "./rules/settings";
 import { STACK_RULES, StackResource, StackRule } from "./rules/stackRules";
 import { workloadOfResource } from "./rules/workload";
@@ -134,5 +133,4 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
       : [stackPolicy(rule, "mandatory")],
   ),
   ...AWS_RULES.map(awsPolicy),
-  stackPolicy(prodPromotedDigests, "mandatory"),
 ];

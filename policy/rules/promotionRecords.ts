@@ -7,7 +7,7 @@
  * the copy has run, and their `digest` output once it has.
  */
 import { PROD_STAGE } from "./settings";
-import { StackResource, StackRule } from "./stackRules";
+import type { StackResource, StackRule } from "./stackRules";
 import { containersOf, describe, workloadOfResource } from "./workload";
 
 /** The `kind` input every ImagePromotion carries (components/imagePromotion.ts PROMOTION_KIND). */
