@@ -33,6 +33,7 @@ build: deps ## Compile the program, the component library and the policy pack
 
 tools: ## Build or verify the pinned Pulumi CLI, provider and cluster binaries (cached outside the repo)
 	@scripts/tools.sh
+	@scripts/apt-tools.sh
 
 cluster: tools ## Start the embedded cluster (real control plane, kwok nodes)
 	@scripts/cluster.sh start

@@ -5,10 +5,14 @@ import {
   BuildRunner,
   CACHE_SUFFIX,
   Cluster,
+  REGISTRY_IMAGE,
   Registry,
+  ReleasePromotion,
   StagedNamespaces,
   blueGreenNames,
   loadPlatformConfig,
+  mirrorRepository,
+  releaseRecordOf,
 } from "./components";
 // The policy pack's rule definitions are plain TypeScript with no @pulumi/policy import: the
 // program deploys the admission half of the same rules.
@@ -16,7 +20,23 @@ import { admissionExemptions } from "./policy/allowlist";
 import { admissionObjects } from "./policy/rules/admission";
 import { settingsFrom } from "./policy/rules/settings";
 
-const { config, kubeconfig } = loadPlatformConfig();
+const { config, kubeconfig, promotionCredentials } = loadPlatformConfig();
+
+// A promoting stack mirrors the platform's third-party images (the registry and buildkitd) into
+// its own registry, and runs buildkitd from there: production pulls nothing from outside. An
+// in-cluster registry cannot hold the image it starts from, so it mirrors nothing.
+const promotionConfig = config.promotion;
+const mirrors =
+  promotionConfig?.mirrorThirdParty && config.registry.kind !== "incluster"
+    ? [
+        REGISTRY_IMAGE,
+        ...(config.buildRunner.engine === "buildkit" ? [config.buildRunner.image] : []),
+      ]
+    : [];
+const repositories = [
+  ...config.registry.repositories,
+  ...mirrors.map((image) => mirrorRepository(image, promotionConfig!.mirrorPrefix)),
+];
 
 const cluster = new Cluster(
   "cluster",
@@ -33,6 +53,7 @@ const registry = new Registry(
   config.registry.kind === "ecr"
     ? {
         ...config.registry,
+        repositories,
         endpointCidrs: cluster.privateSubnetCidrs,
         pushServiceAccount:
           cluster.oidcProviderArn && cluster.oidcProviderUrl
@@ -43,9 +64,28 @@ const registry = new Registry(
               }
             : undefined,
       }
-    : config.registry,
+    : { ...config.registry, repositories },
   onCluster,
 );
+
+// The prod side of build once, promote by digest: every digest the stack runs is copied from the
+// pre-production registry (after checking that stack's release record), mirrors alongside.
+const promotion = promotionConfig
+  ? new ReleasePromotion("release", {
+      fromStack: promotionConfig.fromStack,
+      images: config.services.flatMap((service) => [service.blue.image, service.green.image]),
+      mirrorImages: mirrors,
+      mirrorHost: registry.host,
+      mirrorPrefix: promotionConfig.mirrorPrefix,
+      sourceInsecure: promotionConfig.sourceInsecure,
+      destinationInsecure: promotionConfig.destinationInsecure,
+      sourceCredentials: promotionCredentials.apply((c) => c.source),
+      destinationCredentials: promotionCredentials.apply((c) => c.destination),
+    })
+  : undefined;
+/** The image the stack runs for a third-party image: its mirror when there is one. */
+const runImage = (image: string) =>
+  promotion && mirrors.includes(image) ? promotion.mirrored.apply((m) => m[image]) : image;
 
 // On EKS the runner pushes with the IRSA role of its ServiceAccount, never a long-lived token.
 const runnerAccess = {
@@ -57,7 +97,7 @@ const runnerAccess = {
 const buildRunner = new BuildRunner(
   "build",
   config.buildRunner.engine === "buildkit"
-    ? { ...config.buildRunner, ...runnerAccess }
+    ? { ...config.buildRunner, ...runnerAccess, image: runImage(config.buildRunner.image) }
     : {
         ...config.buildRunner,
         ...runnerAccess,
@@ -120,3 +160,6 @@ export const blueGreen = pulumi.all(
       })),
   ),
 );
+/** What this stack runs live, per service; a promoting stack reads it through a StackReference. */
+export const releaseRecord = releaseRecordOf(config.services);
+export const promotions = promotion?.records;

@@ -21,8 +21,11 @@ interface CommonArgs {
 
 export interface BuildKitArgs extends CommonArgs {
   readonly engine: "buildkit";
-  /** Rootless buildkitd image pinned by digest. Default: the pinned BuildKit release. */
-  readonly image?: string;
+  /**
+   * Rootless buildkitd image pinned by digest (an Output when it is a mirror in the stack's own
+   * registry). Default: the pinned BuildKit release.
+   */
+  readonly image?: pulumi.Input<string>;
   /** buildkitd replicas. Default 1 (must be 1 with a PVC cache). */
   readonly replicas?: number;
   /** mTLS port of the buildkitd Service. Default 1234. */
@@ -255,7 +258,10 @@ export class BuildRunner extends pulumi.ComponentResource {
           selector: { matchLabels: podSelector },
           template: {
             metadata: {
-              labels: { ...labels, "app.kubernetes.io/version": versionLabel(image) },
+              labels: {
+                ...labels,
+                "app.kubernetes.io/version": pulumi.output(image).apply(versionLabel),
+              },
               // Roll the pods when the certificates are renewed.
               annotations: { "slipway.dev/tls-not-after": certificates.notAfter },
             },

@@ -334,12 +334,35 @@ const serviceSchema = strict({
   green: colorSchema,
 });
 
+/**
+ * Promotion into this stack's registry (the prod stack): every service color's digest is copied
+ * from the pre-production stack's registry, after checking that stack's release record, and the
+ * platform's third-party images are mirrored. Credentials are the secret key
+ * slipway:promotionCredentials.
+ */
+const promotionSchema = strict({
+  /** The pre-production stack, as a StackReference names it ("organization/slipway/dev"). */
+  fromStack: text(
+    'must name a stack as "<organization>/<project>/<stack>" or "<stack>" (letters, digits, ".", "_", "-")',
+    (value) => /^(?:[A-Za-z0-9_.-]+\/){0,2}[A-Za-z0-9_.-]+$/.test(value),
+  ),
+  /** Reach the pre-production registry over plain HTTP (loopback tests only). */
+  sourceInsecure: z.boolean().default(false),
+  /** Reach this stack's registry over plain HTTP (loopback tests only). */
+  destinationInsecure: z.boolean().default(false),
+  /** Mirror the registry and build runner images into this stack's registry and run the mirrors. */
+  mirrorThirdParty: z.boolean().default(true),
+  /** Repository prefix of the mirrors. */
+  mirrorPrefix: repositoryName().default("mirror"),
+});
+
 const platformSchema = strict({
   cluster: clusterSchema,
   registry: registrySchema,
   buildRunner: buildRunnerSchema,
   stages: z.array(stageSchema).min(1, { error: () => "must list at least one stage" }),
   services: z.array(serviceSchema).default([]),
+  promotion: promotionSchema.optional(),
 });
 
 export type PlatformConfig = z.output<typeof platformSchema>;
@@ -361,9 +384,17 @@ export function parseServiceConfig(raw: unknown, index: number): ServiceConfig {
   }
   return result.data;
 }
+export type PromotionConfig = NonNullable<PlatformConfig["promotion"]>;
 
 /** The project-level keys, as declared in Pulumi.yaml's `config:` block. */
-export const CONFIG_KEYS = ["cluster", "registry", "buildRunner", "stages", "services"] as const;
+export const CONFIG_KEYS = [
+  "cluster",
+  "registry",
+  "buildRunner",
+  "stages",
+  "services",
+  "promotion",
+] as const;
 export type RawConfig = Partial<Record<(typeof CONFIG_KEYS)[number], unknown>>;
 
 // ---------------------------------------------------------------------------------------------
@@ -605,10 +636,46 @@ export function parsePlatformConfig(raw: RawConfig): PlatformConfig {
   return config;
 }
 
+export interface RegistryLogin {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface PromotionCredentials {
+  readonly source?: RegistryLogin;
+  readonly destination?: RegistryLogin;
+}
+
+const loginSchema = strict({ username: z.string().min(1), password: z.string().min(1) });
+const promotionCredentialsSchema = strict({
+  source: loginSchema.optional(),
+  destination: loginSchema.optional(),
+});
+
+/**
+ * Validates the secret slipway:promotionCredentials ({source?, destination?: {username,
+ * password}}). Problems name the key path but never echo a value: they are secrets.
+ */
+export function parsePromotionCredentials(raw: unknown): PromotionCredentials {
+  const parsed = promotionCredentialsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    parsed.error.issues.map((issue) => ({
+      path: [
+        "promotionCredentials",
+        ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p)),
+      ],
+      message:
+        "must be {source?, destination?}, each {username, password} of non-empty strings (the value is secret and not shown)",
+    })),
+  );
+}
+
 /** The stack's config, read from Pulumi and validated. Errors end the program without a stack trace. */
 export function loadPlatformConfig(): {
   config: PlatformConfig;
   kubeconfig: pulumi.Output<string | undefined>;
+  promotionCredentials: pulumi.Output<PromotionCredentials>;
 } {
   const stackConfig = new pulumi.Config(CONFIG_NAMESPACE);
   const raw: RawConfig = Object.fromEntries(
@@ -622,9 +689,24 @@ export function loadPlatformConfig(): {
       throw new pulumi.RunError(`invalid stack configuration:\n${error.message}`);
     throw error;
   }
+  const credentials = stackConfig.getSecret("promotionCredentials");
   return {
     config,
     kubeconfig: resolveKubeconfig(stackConfig.getSecret("kubeconfig"), process.env.KUBECONFIG),
+    promotionCredentials: pulumi.secret(
+      pulumi.output(credentials).apply((text) => {
+        if (!text) return {};
+        try {
+          return parsePromotionCredentials(JSON.parse(text));
+        } catch (error) {
+          const message =
+            error instanceof ConfigError
+              ? error.message
+              : `${keyPath(["promotionCredentials"])} is not JSON (value not shown: it is secret)`;
+          throw new pulumi.RunError(`invalid stack configuration:\n${message}`);
+        }
+      }),
+    ),
   };
 }
 

@@ -2,6 +2,7 @@
  * Rules over the whole set of resources a stack declares: what must exist beside a stage
  * namespace, blue/green consistency, limits against the stage's LimitRange, disruption budgets.
  */
+import { prodPromotedDigests } from "./promotionRecords";
 import { quantity } from "./quantity";
 import { PROD_STAGE, Settings } from "./settings";
 import {
@@ -286,4 +287,5 @@ export const STACK_RULES: readonly StackRule[] = [
   blueGreenLiveService,
   prodDisruptionBudget,
   eksPrivateEndpointInProd,
+  prodPromotedDigests,
 ];

@@ -2,8 +2,12 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_SETTINGS } from "../../policy/rules/settings";
 import * as rules from "../../policy/rules/stackRules";
 import { STACK_RULES, StackResource, StackRule } from "../../policy/rules/stackRules";
-import { T, changed, happyBlueGreen, happyStage } from "./fixtures";
+import { ECR_IMAGE, T, changed, happyBlueGreen, happyStage } from "./fixtures";
+import { prodPromotedDigests } from "../../policy/rules/promotionRecords";
 import { urnOf } from "./pack";
+
+/** ECR_IMAGE without its tag and digest. */
+const ECR_REPOSITORY = ECR_IMAGE.slice(0, ECR_IMAGE.indexOf(":", ECR_IMAGE.lastIndexOf("/")));
 
 interface Fixture {
   type: string;
@@ -265,6 +269,33 @@ const CASES: Record<string, { rule: StackRule; cases: Case[] }> = {
             urn: "cluster-eks",
           },
         ],
+      ],
+    ],
+  },
+  // Detailed cases in promotionRecords.test.ts; here: the happy stack promotes nothing, so the
+  // rule is off, and one promotion of another digest turns it on for both colors.
+  "prod-promoted-digests": {
+    rule: prodPromotedDigests,
+    cases: [
+      [
+        "a promotion of another digest than prod runs",
+        [
+          ...happyStack(),
+          {
+            type: "pulumi-nodejs:dynamic/promotion:ImagePromotion",
+            name: "release-web",
+            props: {
+              kind: "slipway:ImagePromotion",
+              source: `222222222222.dkr.ecr.eu-west-1.amazonaws.com/apps/web@sha256:${"b".repeat(64)}`,
+              destination: ECR_REPOSITORY,
+            },
+          },
+        ],
+        ["web-blue", "web-green"].map((name) => ({
+          message: `Deployment prod/${name}: spec.template.spec.containers[0].image ${JSON.stringify(ECR_IMAGE)} has no promotion record; prod runs only digests an ImagePromotion copied into that repository (promoted: ${ECR_REPOSITORY}@sha256:${"b".repeat(64)})`,
+          urn: name,
+          stage: "prod",
+        })),
       ],
     ],
   },

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
+import { releaseRecordOf } from "../../components/releasePromotion";
 
 export interface RecordedResource {
   readonly type: string;
@@ -45,9 +46,39 @@ function computedOutputs(
         clientKeyPem: "client-key",
         notAfter: "2027-11-22T00:00:00Z",
       };
+    case "pulumi-nodejs:dynamic/promotion:ImagePromotion": {
+      // What a successful copy returns: the source's digest, now under the destination.
+      const digest = String(inputs.source).split("@")[1];
+      const destinationImage = `${inputs.destination}${inputs.tag ? `:${inputs.tag}` : ""}@${digest}`;
+      const promotedAt = "2026-11-22T00:00:00.000Z";
+      return {
+        digest,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        destinationImage,
+        promotedAt,
+        record: { source: inputs.source, destination: destinationImage, digest, promotedAt },
+      };
+    }
+    case "pulumi:pulumi:StackReference":
+      return { outputs: referencedStackOutputs(String(inputs.name)) };
     default:
       return type.startsWith("aws:") ? { arn: `arn:aws:mock:::${name}` } : {};
   }
+}
+
+/**
+ * Outputs of a referenced stack (`<org>/<project>/<stack>`): what this program exports for that
+ * stack's file, i.e. its registry host under these mocks and the release record of its services.
+ */
+function referencedStackOutputs(name: string): Record<string, unknown> {
+  const stack = name.split("/").pop()!;
+  const config = parse(
+    fs.readFileSync(path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`), "utf8"),
+  ).config;
+  return {
+    registryHost: `${ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com`,
+    releaseRecord: releaseRecordOf(config["slipway:services"] ?? []),
+  };
 }
 
 const INVOKES: Record<string, (args: Record<string, any>) => Record<string, any>> = {

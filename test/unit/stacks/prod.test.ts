@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { BUILDKIT_ROOTLESS_IMAGE, REGISTRY_IMAGE } from "../../../components/pinnedImages";
 import { isProtected, output, recorded, resource, runProgram } from "../harness";
 import {
   T,
@@ -12,10 +13,27 @@ import {
 
 let outputs: Record<string, any>;
 
+const PROMOTION = "pulumi-nodejs:dynamic/promotion:ImagePromotion";
+const DEV_REGISTRY = "111111111111.dkr.ecr.eu-west-1.amazonaws.com";
+/** The prod registry's host under the mocks (the ECR mock has one account). */
+const PROD_REGISTRY_UNDER_MOCKS = DEV_REGISTRY;
+const PODINFO_DIGEST = "sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94";
+
+/** An ECR repository beside apps/podinfo in the same Registry: repository, lifecycle, cache twin. */
+const extraEcrRepository = (repo: string) => {
+  const id = repo.replace(/\//g, "-");
+  return [
+    `aws:ecr/repository:Repository registry-${id}`,
+    `aws:ecr/lifecyclePolicy:LifecyclePolicy registry-${id}-lifecycle`,
+    `aws:ecr/repository:Repository registry-${id}-cache`,
+  ];
+};
+
+// Serializing the promotion provider (three ImagePromotions) makes this program slower to declare.
 beforeAll(async () => {
   delete process.env.KUBECONFIG;
   outputs = await runProgram("prod");
-});
+}, 60_000);
 
 describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
   it("declares EKS over three zones, ECR, BuildKit and the prod stage only", () => {
@@ -23,6 +41,13 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
       `${T.stack} slipway-prod`,
       ...eksResources(3),
       ...ecrResources("apps/podinfo", { crossAccountPull: false }),
+      ...extraEcrRepository("mirror/library/registry"),
+      ...extraEcrRepository("mirror/moby/buildkit"),
+      "slipway:promotion:ReleasePromotion release",
+      "pulumi:pulumi:StackReference release-source",
+      `${PROMOTION} release-podinfo-862ca45e61b3`,
+      `${PROMOTION} release-mirror-registry-ddf754342cfc`,
+      `${PROMOTION} release-mirror-buildkit-f8a833b2de9d`,
       ...buildKitResources({ pvcCache: true }),
       `${T.staged} stages`,
       ...admissionResources(),
@@ -100,5 +125,56 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
         },
       },
     });
+  });
+});
+
+describe("stack prod: build once, promote by digest", () => {
+  it("reads the dev stack's registry and release record through a StackReference", () => {
+    expect(resource("pulumi:pulumi:StackReference", "release-source").inputs.name).toBe(
+      "organization/slipway/dev",
+    );
+  });
+
+  it("promotes the digest prod runs from the dev registry, where dev released it", () => {
+    expect(resource(PROMOTION, "release-podinfo-862ca45e61b3").inputs).toMatchObject({
+      kind: "slipway:ImagePromotion",
+      source: `${DEV_REGISTRY}/apps/podinfo@${PODINFO_DIGEST}`,
+      destination: "222222222222.dkr.ecr.eu-west-1.amazonaws.com/apps/podinfo",
+      tag: "6.7.1",
+    });
+  });
+
+  it("mirrors the registry and buildkitd images into the prod registry and runs buildkitd from there", async () => {
+    const mirrors = [
+      [REGISTRY_IMAGE, "release-mirror-registry-ddf754342cfc", "mirror/library/registry", "3.1.2"],
+      [
+        BUILDKIT_ROOTLESS_IMAGE,
+        "release-mirror-buildkit-f8a833b2de9d",
+        "mirror/moby/buildkit",
+        "v0.33.1-rootless",
+      ],
+    ];
+    for (const [image, name, repository, tag] of mirrors) {
+      expect(resource(PROMOTION, name).inputs).toMatchObject({
+        source: image,
+        destination: `${PROD_REGISTRY_UNDER_MOCKS}/${repository}`,
+        tag,
+      });
+    }
+    const buildkitd = resource(T.deployment, "build-buildkitd").inputs;
+    expect(buildkitd.spec.template.spec.containers[0].image).toBe(
+      `${PROD_REGISTRY_UNDER_MOCKS}/mirror/moby/buildkit:v0.33.1-rootless@${BUILDKIT_ROOTLESS_IMAGE.split("@")[1]}`,
+    );
+  });
+
+  it("exports one promotion record per promoted or mirrored image", async () => {
+    const records = (await output(outputs.promotions)) as Array<Record<string, string>>;
+    expect(records.map((r) => r.destination).sort()).toEqual(
+      [
+        `222222222222.dkr.ecr.eu-west-1.amazonaws.com/apps/podinfo:6.7.1@${PODINFO_DIGEST}`,
+        `${PROD_REGISTRY_UNDER_MOCKS}/mirror/library/registry:3.1.2@${REGISTRY_IMAGE.split("@")[1]}`,
+        `${PROD_REGISTRY_UNDER_MOCKS}/mirror/moby/buildkit:v0.33.1-rootless@${BUILDKIT_ROOTLESS_IMAGE.split("@")[1]}`,
+      ].sort(),
+    );
   });
 });
