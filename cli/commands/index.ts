@@ -1,5 +1,6 @@
 import type { Command } from "../command";
 import { abortCommand } from "./abort";
+import { previewSummaryCommand } from "./previewSummary";
 import { promoteCommand } from "./promote";
 import { releaseCommand } from "./release";
 import { rollbackCommand } from "./rollback";
@@ -15,4 +16,5 @@ export const COMMANDS: readonly Command[] = [
   rollbackCommand,
   abortCommand,
   statusCommand,
+  previewSummaryCommand,
 ];
