@@ -1,5 +1,6 @@
 import type { Command } from "../command";
 import { abortCommand } from "./abort";
+import { deployPlanCommand } from "./deployPlan";
 import { previewSummaryCommand } from "./previewSummary";
 import { promoteCommand } from "./promote";
 import { releaseCommand } from "./release";
@@ -17,4 +18,5 @@ export const COMMANDS: readonly Command[] = [
   abortCommand,
   statusCommand,
   previewSummaryCommand,
+  deployPlanCommand,
 ];

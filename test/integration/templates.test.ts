@@ -108,9 +108,9 @@ async function previewWithPack(dir: string) {
     ["preview", "--stack", "dev", "--policy-pack", POLICY_PACK, "--event-log", events],
     { PULUMI_DEBUG_COMMANDS: "true" },
   );
-  const violations = fs.existsSync(events)
-    ? parsePolicyEvents(fs.readFileSync(events, "utf8"), events)
-    : [];
+  // No event log would mean no violations seen, not none found.
+  expect(fs.existsSync(events), run.output).toBe(true);
+  const violations = parsePolicyEvents(fs.readFileSync(events, "utf8"), events);
   return { ...run, violations };
 }
 
@@ -149,6 +149,7 @@ beforeAll(async () => {
   await cluster.start();
   // The stage the service template deploys into by default; templates/environment makes one.
   await cluster.kubectl("create", "namespace", "dev");
+  await cluster.kubectl("create", "namespace", "prod");
 }, 600_000);
 
 afterAll(async () => {
@@ -201,6 +202,25 @@ describe("templates/service", () => {
     expect(violations).toEqual([]);
     expect(output).toMatch(/\+ {2,}slipway:k8s:BlueGreenService +web +create/);
     expect(output).toMatch(/\+ {2,}kubernetes:apps\/v1:Deployment +web-blue +create/);
+  });
+
+  it("is held to the pack: one replica in prod fails with the prod-replicas violation", async () => {
+    for (const [key, value] of [
+      ["stage", "prod"],
+      ["replicas", "1"],
+    ]) {
+      await pulumi(dir, ["config", "set", "--stack", "dev", `slipway:${key}`, value]);
+    }
+    try {
+      const { code, violations } = await previewWithPack(dir);
+      expect(code).not.toBe(0);
+      expect(violations.map((v) => `${v.level} ${v.policy}: ${v.message}`)).toEqual([
+        "mandatory prod-replicas: Deployment prod/web-blue: spec.replicas is 1; a prod workload runs at least 2 replicas (or 0 while its color is idle)",
+      ]);
+    } finally {
+      await pulumi(dir, ["config", "set", "--stack", "dev", "slipway:stage", "dev"]);
+      await pulumi(dir, ["config", "set", "--stack", "dev", "slipway:replicas", "2"]);
+    }
   });
 
   it.each([
