@@ -225,7 +225,6 @@ describe("templates/service", () => {
 
   it.each([
     ["name", "Shop_Web"],
-    ["name", "a".repeat(56)],
     ["name", "a".repeat(64)],
     ["image", "nginx:1.27"],
   ] as const)(

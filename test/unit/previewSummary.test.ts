@@ -195,6 +195,14 @@ describe("preview summary of recorded previews", () => {
   });
 });
 
+describe("the README's sample comment", () => {
+  it("is what the renderer writes for the recorded blue/green switch", () => {
+    const readme = fs.readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
+    const block = /<!-- sample-comment:start -->\n\n```text\n([\s\S]*?)```\n/.exec(readme);
+    expect(block?.[1]).toBe(summary("blue-green-switch"));
+  });
+});
+
 describe("preview summary building blocks", () => {
   it.each([
     ["kubernetes:core/v1:Namespace", [], "namespace: everything in it is deleted with it"],
