@@ -124,7 +124,9 @@ describe("the workflows", () => {
     const deploy = fs.readFileSync(path.join(ROOT, "scripts", "deploy-stack.sh"), "utf8");
     expect(deploy).toContain("./slipway deploy-plan");
     // The up comes after the releases and promotions.
-    expect(deploy.indexOf('./slipway "${step[@]}"')).toBeLessThan(deploy.indexOf('pulumi up --stack "$stack"'));
+    expect(deploy.indexOf('./slipway "${step[@]}"')).toBeLessThan(
+      deploy.indexOf('pulumi up --stack "$stack"'),
+    );
   });
 
   it("drift: scheduled preview --refresh --expect-no-changes per stack that opens or updates an issue", () => {
