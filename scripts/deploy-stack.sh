@@ -36,6 +36,10 @@ else
 fi
 services "$file" "$tmp/head.json"
 
+# A gitops stack's release commits each phase; CI runners have no git identity of their own.
+git config user.email >/dev/null || git config user.email "slipway-deploy@users.noreply.github.com"
+git config user.name >/dev/null || git config user.name "slipway deploy"
+
 ./slipway deploy-plan --stack "$stack" --base "$tmp/base.json" --head "$tmp/head.json" >"$tmp/steps"
 while read -r -a step; do
   [[ ${#step[@]} -gt 0 ]] || continue

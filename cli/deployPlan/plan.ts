@@ -5,15 +5,22 @@
  * else in the commit is applied by the `pulumi up` that follows.
  */
 
+export interface ColorImage {
+  readonly image: string;
+  /** Provenance recorded with the image; passed on to the release when the stack file has it. */
+  readonly revision?: string;
+  readonly created?: string;
+}
+
 export interface ServiceColors {
   readonly name: string;
   readonly activeColor: string;
-  readonly blue: { readonly image: string };
-  readonly green: { readonly image: string };
+  readonly blue: ColorImage;
+  readonly green: ColorImage;
 }
 
 export type DeployStep =
-  | { readonly kind: "release"; readonly service: string; readonly image: string }
+  | ({ readonly kind: "release"; readonly service: string } & ColorImage)
   | { readonly kind: "promote"; readonly service: string };
 
 const COLORS = ["blue", "green"] as const;
@@ -35,7 +42,14 @@ export function deploySteps(
     const changed = COLORS.filter((c) => service[c].image !== old[c].image);
     if (changed.length > 0) {
       const live = changed.find((c) => c === service.activeColor) ?? changed[0];
-      steps.push({ kind: "release", service: service.name, image: service[live].image });
+      const { image, revision, created } = service[live];
+      steps.push({
+        kind: "release",
+        service: service.name,
+        image,
+        ...(revision ? { revision } : {}),
+        ...(created ? { created } : {}),
+      });
     } else if (service.activeColor !== old.activeColor) {
       steps.push({ kind: "promote", service: service.name });
     }
@@ -45,7 +59,15 @@ export function deploySteps(
 
 /** The `slipway` arguments of a step, for the deploy workflow to run. */
 export function stepCommand(step: DeployStep, stack: string): string[] {
-  return step.kind === "release"
-    ? ["release", step.service, "--stack", stack, "--image", step.image]
-    : ["promote", step.service, "--stack", stack];
+  if (step.kind === "promote") return ["promote", step.service, "--stack", stack];
+  return [
+    "release",
+    step.service,
+    "--stack",
+    stack,
+    "--image",
+    step.image,
+    ...(step.revision ? ["--revision", step.revision] : []),
+    ...(step.created ? ["--created", step.created] : []),
+  ];
 }

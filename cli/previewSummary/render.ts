@@ -147,12 +147,24 @@ function violationRow(v: PolicyViolation): string {
   return `| ${level} | \`${v.policy}\` | ${cell(resourceName(v.urn))} | ${cell(v.message)} |`;
 }
 
+const LEVEL_RANK: Record<PolicyViolation["level"], number> = {
+  mandatory: 0,
+  remediate: 1,
+  advisory: 2,
+};
+
 const VIOLATION_TABLE = ["| level | policy | resource | message |", "| --- | --- | --- | --- |"];
 
 /** Mandatory (and remediated) violations in plain sight; advisory ones folded away. */
 function policySections(violations: readonly PolicyViolation[]): Section[] {
-  const blocking = violations.filter((v) => v.level !== "advisory");
-  const advisory = violations.filter((v) => v.level === "advisory");
+  // The engine reports violations in no fixed order: sort, so each push's comment is comparable.
+  const sorted = [...violations].sort((a, b) =>
+    [a, b]
+      .map((v) => [LEVEL_RANK[v.level], resourceName(v.urn), v.policy, v.message].join("\u0000"))
+      .reduce((x, y) => x.localeCompare(y)),
+  );
+  const blocking = sorted.filter((v) => v.level !== "advisory");
+  const advisory = sorted.filter((v) => v.level === "advisory");
   const count = (level: string) => violations.filter((v) => v.level === level).length;
   const counts = ["mandatory", "remediate", "advisory"]
     .filter((l) => count(l) > 0)
@@ -162,9 +174,7 @@ function policySections(violations: readonly PolicyViolation[]): Section[] {
   if (blocking.length > 0) {
     sections.push({
       head: [title, "", ...VIOLATION_TABLE],
-      items: [...blocking]
-        .sort((a, b) => (a.level === b.level ? 0 : a.level === "mandatory" ? -1 : 1))
-        .map(violationRow),
+      items: blocking.map(violationRow),
       trimOrder: 2,
     });
   }

@@ -44,6 +44,25 @@ describe("deploySteps: digest and activeColor changes go through release/promote
       [{ kind: "release", service: "web", image: C }],
     ],
     [
+      "the new color's provenance goes with the release",
+      [svc("blue", A, A)],
+      [
+        {
+          ...svc("blue", A, B),
+          green: { image: B, revision: "abc1234", created: "2026-11-01T12:00:00Z" },
+        },
+      ],
+      [
+        {
+          kind: "release",
+          service: "web",
+          image: B,
+          revision: "abc1234",
+          created: "2026-11-01T12:00:00Z",
+        },
+      ],
+    ],
+    [
       "a color flip alone is promoted",
       [svc("blue", A, B)],
       [svc("green", A, B)],
@@ -86,6 +105,19 @@ describe("slipway deploy-plan", () => {
       out: [`release web --stack dev --image ${B}`],
       err: [],
     });
+  });
+
+  it("passes the provenance the stack file records to slipway release", async () => {
+    const base = write("base3.json", [svc("blue", A, A)]);
+    const head = write("head3.json", [
+      {
+        ...svc("blue", A, A),
+        green: { image: B, revision: "abc1234", created: "2026-11-01T12:00:00Z" },
+      },
+    ]);
+    expect((await run(["--stack", "prod", "--base", base, "--head", head])).out).toEqual([
+      `release web --stack prod --image ${B} --revision abc1234 --created 2026-11-01T12:00:00Z`,
+    ]);
   });
 
   it("treats a missing base (a new stack file) as no services", async () => {

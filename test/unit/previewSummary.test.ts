@@ -32,7 +32,7 @@ const TABLE = ["| level | policy | resource | message |", "| --- | --- | --- | -
 const OCI = (kind: string, ns: string, name: string, annotation: "revision" | "created") =>
   `${kind} ${ns}/${name}: spec.template.metadata.annotations["org.opencontainers.image.${annotation}"] is not set; copy it from the image's build (the revision and created fields of the release)`;
 const ADVISORY_OCI = (resource: string, ns: string, name: string) =>
-  (["revision", "created"] as const).map(
+  (["created", "revision"] as const).map(
     (a) =>
       `| advisory | \`oci-annotations-advisory\` | Deployment ${resource} | ${OCI("Deployment", ns, name, a)} |`,
   );
@@ -42,10 +42,10 @@ const LOCAL_ADVISORY = (registryNamespace: string) => [
   "<details><summary>8 advisory violations</summary>",
   "",
   ...TABLE,
-  ...ADVISORY_OCI("registry-registry", registryNamespace, "registry"),
-  ...ADVISORY_OCI("podinfo-green", "dev", "podinfo-green"),
-  ...ADVISORY_OCI("podinfo-blue", "dev", "podinfo-blue"),
   ...ADVISORY_OCI("build-buildkitd", "slipway-build", "buildkitd"),
+  ...ADVISORY_OCI("podinfo-blue", "dev", "podinfo-blue"),
+  ...ADVISORY_OCI("podinfo-green", "dev", "podinfo-green"),
+  ...ADVISORY_OCI("registry-registry", registryNamespace, "registry"),
   "",
   "</details>",
 ];
@@ -134,18 +134,18 @@ describe("preview summary of recorded previews", () => {
         "#### 🛑 Policy violations: 6 mandatory, 4 advisory",
         "",
         ...TABLE,
-        "| **mandatory** | `prod-replicas` | Deployment podinfo-blue | Deployment prod/podinfo-blue: spec.replicas is 1; a prod workload runs at least 2 replicas (or 0 while its color is idle) |",
-        prod("podinfo-blue", "revision"),
         prod("podinfo-blue", "created"),
-        prod("podinfo-green", "revision"),
+        prod("podinfo-blue", "revision"),
+        "| **mandatory** | `prod-replicas` | Deployment podinfo-blue | Deployment prod/podinfo-blue: spec.replicas is 1; a prod workload runs at least 2 replicas (or 0 while its color is idle) |",
         prod("podinfo-green", "created"),
+        prod("podinfo-green", "revision"),
         "| **mandatory** | `prod-disruption-budget` | Deployment podinfo-green | Deployment prod/podinfo-green: no PodDisruptionBudget in prod selects its pods (spec.template.metadata.labels); declare one whose spec.selector.matchLabels match them |",
         "",
         "<details><summary>4 advisory violations</summary>",
         "",
         ...TABLE,
-        ...ADVISORY_OCI("registry-registry", "slipway-registry", "registry"),
         ...ADVISORY_OCI("build-buildkitd", "slipway-build", "buildkitd"),
+        ...ADVISORY_OCI("registry-registry", "slipway-registry", "registry"),
         "",
         "</details>",
         "",
