@@ -158,11 +158,9 @@ const VIOLATION_TABLE = ["| level | policy | resource | message |", "| --- | ---
 /** Mandatory (and remediated) violations in plain sight; advisory ones folded away. */
 function policySections(violations: readonly PolicyViolation[]): Section[] {
   // The engine reports violations in no fixed order: sort, so each push's comment is comparable.
-  const sorted = [...violations].sort((a, b) =>
-    [a, b]
-      .map((v) => [LEVEL_RANK[v.level], resourceName(v.urn), v.policy, v.message].join("\u0000"))
-      .reduce((x, y) => x.localeCompare(y)),
-  );
+  const key = (v: PolicyViolation) =>
+    [LEVEL_RANK[v.level], resourceName(v.urn), v.policy, v.message].join("\u0000");
+  const sorted = [...violations].sort((a, b) => key(a).localeCompare(key(b)));
   const blocking = sorted.filter((v) => v.level !== "advisory");
   const advisory = sorted.filter((v) => v.level === "advisory");
   const count = (level: string) => violations.filter((v) => v.level === level).length;
