@@ -1,7 +1,9 @@
 import type { Command } from "../command";
 import { abortCommand } from "./abort";
 import { buildCommand } from "./build";
+import { deployPlanCommand } from "./deployPlan";
 import { lintDockerfileCommand } from "./lintDockerfile";
+import { previewSummaryCommand } from "./previewSummary";
 import { promoteCommand } from "./promote";
 import { releaseCommand } from "./release";
 import { rollbackCommand } from "./rollback";
@@ -19,4 +21,6 @@ export const COMMANDS: readonly Command[] = [
   rollbackCommand,
   abortCommand,
   statusCommand,
+  previewSummaryCommand,
+  deployPlanCommand,
 ];

@@ -117,7 +117,7 @@ describe("slipway release on the embedded cluster", () => {
       )
     ).split("\n");
     expect(log.reverse()).toEqual([
-      expect.stringMatching(/^release\(web\): deploy sha256:2222222222 to green$/),
+      expect.stringMatching(/^release\(web\): deploy sha256:2{12} to green$/),
       "release(web): switch live to green",
       "release(web): green is live",
       "release(web): scale blue to 1",
