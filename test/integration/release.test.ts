@@ -317,31 +317,27 @@ describe("slipway release on the embedded cluster", () => {
     ]);
   });
 
+  const patchSelector = (color: string) =>
+    cluster.kubectl(
+      "patch",
+      "service",
+      "web",
+      "-n",
+      NS,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { selector: { "slipway.dev/color": color } } }),
+    );
+
   it("negative control: the watcher reports a gap when the live selector is patched to a color with no ready pods", async () => {
     const { live } = await watchLive();
+    // Each wait is registered before the write it waits for, so no event can slip past it.
     const gap = live.when((s) => s.ready === 0);
-    await cluster.kubectl(
-      "patch",
-      "service",
-      "web",
-      "-n",
-      NS,
-      "--type=merge",
-      "-p",
-      '{"spec":{"selector":{"slipway.dev/color":"purple"}}}',
-    );
+    await patchSelector("purple");
     await gap;
-    await cluster.kubectl(
-      "patch",
-      "service",
-      "web",
-      "-n",
-      NS,
-      "--type=merge",
-      "-p",
-      '{"spec":{"selector":{"slipway.dev/color":"blue"}}}',
-    );
-    await live.when((s) => s.ready > 0);
+    const back = live.when((s) => s.ready > 0);
+    await patchSelector("blue");
+    await back;
     await live.stop();
     expect(live.gaps().length).toBeGreaterThan(0);
     expect(live.states.at(-1)!.readyColors).toEqual(["blue"]);
