@@ -142,7 +142,8 @@ export class ReleaseFlow {
         session,
         "deploy-idle",
         `release(${serviceName}): deploy ${image.digest.slice(0, 19)} to ${target}`,
-        () => this.restoreIdle(session, record, "phase 1 (deploy the idle color) failed"),
+        (cause) =>
+          this.restoreIdle(session, record, `phase 1 (deploy the idle color) failed:\n${cause}`),
       );
 
       // Phase 2: prove readiness through the API, then the pre-promotion checks.

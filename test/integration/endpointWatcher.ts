@@ -24,6 +24,8 @@ export class EndpointWatcher {
   private done?: Promise<void>;
   private readonly origin = performance.now();
   private listeners: Array<(state: EndpointState) => void> = [];
+  /** Set when the watch ended or failed before stop(): events may have been missed. */
+  private broken?: string;
 
   constructor(
     private readonly kube: KubeClient,
@@ -45,18 +47,29 @@ export class EndpointWatcher {
     }>(this.path);
     for (const slice of list.items) this.slices.set(slice.metadata.name, slice);
     this.record("LIST");
-    this.done = this.kube.watch<EndpointSliceLike>(
-      this.path,
-      list.metadata.resourceVersion,
-      (event) => this.apply(event),
-      this.abort.signal,
-    );
+    this.done = this.kube
+      .watch<EndpointSliceLike>(
+        this.path,
+        list.metadata.resourceVersion,
+        (event) => this.apply(event),
+        this.abort.signal,
+      )
+      .then(
+        () => {
+          if (!this.abort.signal.aborted) this.broken = "the watch ended before stop()";
+        },
+        (error: Error) => {
+          this.broken = `the watch failed: ${error.message}`;
+        },
+      );
     return this;
   }
 
+  /** Stops watching; fails if the watch broke off early, since events could have been missed. */
   async stop(): Promise<EndpointState[]> {
     this.abort.abort();
     await this.done;
+    if (this.broken) throw new Error(`EndpointSlices of ${this.serviceName}: ${this.broken}`);
     return this.states;
   }
 
@@ -142,8 +155,11 @@ export class ObjectWatcher<T extends { metadata: { name: string } }> {
     return this;
   }
 
+  private broken?: string;
+
   async stop(): Promise<void> {
     this.abort.abort();
     await this.done;
+    if (this.broken) throw new Error(`${this.collectionPath}/${this.name}: ${this.broken}`);
   }
 }
