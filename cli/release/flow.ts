@@ -457,7 +457,13 @@ export class ReleaseFlow {
     const before = file.snapshot();
     file.setActiveColor(svc.name, color);
     file.save();
-    const steps = await this.deps.engine.plannedSteps();
+    let steps;
+    try {
+      steps = await this.deps.engine.plannedSteps();
+    } catch (error) {
+      file.restore(before);
+      throw error;
+    }
     const unexpected = steps.filter((s) => !SWITCH_TYPES.test(s.type));
     if (unexpected.length > 0) {
       file.restore(before);
