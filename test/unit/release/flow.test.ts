@@ -51,10 +51,11 @@ class FakeApi {
     );
   }
   client(): KubeClient {
-    const api = this;
+    const objects = this.objects;
+    const pods = () => this.pods();
     const fake = {
       async get(p: string) {
-        if (p.startsWith("/api/v1/namespaces/dev/pods?")) return { items: api.pods() };
+        if (p.startsWith("/api/v1/namespaces/dev/pods?")) return { items: pods() };
         if (p.startsWith("/apis/discovery.k8s.io/v1/namespaces/dev/endpointslices?")) {
           const color = p.includes("web-preview") ? "green" : "blue";
           return {
@@ -70,23 +71,23 @@ class FakeApi {
             ],
           };
         }
-        if (!api.objects.has(p)) throw new KubeApiError(404, "GET", p, "not found");
-        return api.objects.get(p);
+        if (!objects.has(p)) throw new KubeApiError(404, "GET", p, "not found");
+        return objects.get(p);
       },
       async find(p: string) {
-        return api.objects.get(p);
+        return objects.get(p);
       },
       async create(p: string, body: { metadata: { name: string } }) {
         const key = `${p}/${body.metadata.name}`;
-        if (api.objects.has(key)) throw new KubeApiError(409, "POST", p, "exists");
-        api.objects.set(key, body);
+        if (objects.has(key)) throw new KubeApiError(409, "POST", p, "exists");
+        objects.set(key, body);
         return body;
       },
       async mergePatch() {
         return {};
       },
       async delete(p: string) {
-        api.objects.delete(p);
+        objects.delete(p);
       },
       close() {},
     };
