@@ -96,20 +96,7 @@ it("measures switch, rollback and promote", async () => {
   for (let i = 0; i < SAMPLES; i++) {
     // Baseline: a bare selector patch there and back (the stack's state is the original again).
     for (const to of [other(live), live]) {
-      patchMs.push(
-        await selectorToEndpoints(to, () =>
-          fixture.cluster.kubectl(
-            "patch",
-            "service",
-            "web",
-            "-n",
-            NS,
-            "--type=merge",
-            "-p",
-            JSON.stringify({ spec: { selector: { "slipway.dev/color": to } } }),
-          ),
-        ),
-      );
+      patchMs.push(await selectorToEndpoints(to, () => fixture.patchSelector(NS, "web", to)));
     }
 
     // A switch: release to the idle color behind the manual gate, then time promote.

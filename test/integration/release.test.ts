@@ -321,17 +321,7 @@ describe("slipway release on the embedded cluster", () => {
     ]);
   });
 
-  const patchSelector = (color: string) =>
-    cluster.kubectl(
-      "patch",
-      "service",
-      "web",
-      "-n",
-      NS,
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: { selector: { "slipway.dev/color": color } } }),
-    );
+  const patchSelector = (color: string) => fixture.patchSelector(NS, "web", color);
 
   it("negative control: the watcher reports a gap when the live selector is patched to a color with no ready pods", async () => {
     const { live } = await watchLive();

@@ -166,6 +166,20 @@ export class ReleaseFixture {
     await this.git("commit", "-qam", message);
   }
 
+  /** A bare `kubectl patch` of a Service's color selector, outside Pulumi (baselines, controls). */
+  patchSelector(namespace: string, service: string, color: string): Promise<string> {
+    return this.cluster.kubectl(
+      "patch",
+      "service",
+      service,
+      "-n",
+      namespace,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { selector: { "slipway.dev/color": color } } }),
+    );
+  }
+
   async liveSelectorColor(namespace: string, service: string): Promise<string> {
     const svc = await this.cluster.getJson("service", service, "-n", namespace);
     return svc.spec.selector["slipway.dev/color"];
