@@ -34,14 +34,23 @@ export class EngineError extends CliError {
   }
 }
 
-/** The engine's own words from an Automation API error, without the wrapper's dump. */
-export function engineMessage(error: unknown): string {
-  const e = error as { commandResult?: { stderr?: string }; message?: string };
-  const stderr = e.commandResult?.stderr ?? e.message ?? String(error);
-  const lines = stderr
+/**
+ * The engine's own words from a failed Automation API call, without the wrapper's dump: its
+ * `error:` lines when it printed any (a preview prints "Previewing update" on one stream and the
+ * reason on the other), else the tail of everything it printed.
+ */
+export function engineMessage(error: unknown, output = ""): string {
+  const e = error as { commandResult?: { stdout?: string; stderr?: string }; message?: string };
+  const printed = [e.commandResult?.stderr ?? "", output || (e.commandResult?.stdout ?? "")];
+  const lines = printed
+    .join("\n")
     .split("\n")
+    .map((l) => l.trimEnd())
     .filter((l) => l.trim() && !l.startsWith("Command failed with exit code"));
-  return lines.join("\n") || stderr;
+  const errors = [...new Set(lines.filter((l) => /^\s*error: /.test(l)).map((l) => l.trim()))];
+  if (errors.length > 0) return errors.join("\n");
+  if (lines.length > 0) return tail(lines.join("\n"));
+  return e.message ?? String(error);
 }
 
 /** The last lines of an engine's output: enough to see why, not a wall of text. */
@@ -75,13 +84,18 @@ export class AutomationEngine implements StackEngine {
     return this.stack;
   }
 
-  private async engineCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  /** Runs `call`, handing it an output sink, and turns a failure into the engine's own words. */
+  private async engineCall<T>(
+    what: string,
+    call: (onOutput: (text: string) => void) => Promise<T>,
+  ): Promise<T> {
+    let output = "";
     try {
-      return await call();
+      return await call((text) => (output += text));
     } catch (error) {
       throw new EngineError(
         what,
-        `could not ${what} of stack ${this.stackName}: ${engineMessage(error)}`,
+        `could not ${what} of stack ${this.stackName}:\n${engineMessage(error, output)}`,
       );
     }
   }
@@ -135,7 +149,9 @@ export class AutomationEngine implements StackEngine {
       const meta = event.resourcePreEvent?.metadata;
       if (meta && meta.op !== "same") steps.push({ op: meta.op, type: meta.type, urn: meta.urn });
     };
-    await this.engineCall("preview the switch", () => stack.preview({ onEvent, color: "never" }));
+    await this.engineCall("preview the switch", (onOutput) =>
+      stack.preview({ onEvent, onOutput, color: "never" }),
+    );
     return steps;
   }
 

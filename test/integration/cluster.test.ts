@@ -60,6 +60,8 @@ function run(
         seconds: (Date.now() - started) / 1000,
       });
     });
+    // A command that exits without reading stdin is judged by its exit code, not by EPIPE.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(opts.input ?? "");
   });
 }

@@ -89,6 +89,8 @@ function kubectl(args: string[], input?: unknown): Promise<Run> {
       clearTimeout(timer);
       resolve({ code: code ?? 1, stdout, stderr });
     });
+    // kubectl that fails before reading stdin is judged by its exit code, not by EPIPE.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(input === undefined ? "" : JSON.stringify(input));
   });
 }
