@@ -5,6 +5,14 @@ import { appLabels, ociAnnotations } from "./labels";
 import { COLORS, Color, blueGreenNames, colorSelector, otherColor } from "./naming";
 import { ROLLING_UPDATE_SURGE } from "./quota";
 
+/**
+ * The Deployments and Services of a blue/green service are the code's alone. A hand edit
+ * (`kubectl patch` of a selector, `kubectl scale`) takes ownership of the fields it touched, and
+ * without force the next server-side apply, a release or an emergency rollback, would stop on
+ * the conflict. The repo is the record, so its apply wins and drift checks report the edit.
+ */
+const OWNED_BY_CODE = { "pulumi.com/patchForce": "true" } as const;
+
 export interface ColorArgs {
   /** Image pinned by digest: `repo[:tag]@sha256:<64 hex>`. */
   readonly image: string;
@@ -109,7 +117,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
           name: names.live,
           namespace: args.namespace,
           labels: { ...serviceLabels, "slipway.dev/role": "live" },
-          annotations: { "slipway.dev/active-color": args.activeColor },
+          annotations: { ...OWNED_BY_CODE, "slipway.dev/active-color": args.activeColor },
         },
         spec: {
           type: "ClusterIP",
@@ -129,7 +137,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
           labels: { ...serviceLabels, "slipway.dev/role": "preview" },
           // The idle color may be scaled to 0, and a Service with no ready endpoints would never
           // pass the provider's await.
-          annotations: { "pulumi.com/skipAwait": "true" },
+          annotations: { ...OWNED_BY_CODE, "pulumi.com/skipAwait": "true" },
         },
         spec: { type: "ClusterIP", selector: colorSelector(name, idle), ports: servicePorts },
       },
@@ -203,6 +211,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
           namespace: args.namespace,
           labels: podLabels,
           annotations: {
+            ...OWNED_BY_CODE,
             "pulumi.com/timeoutSeconds": String(args.rolloutTimeoutSeconds ?? 300),
           },
         },

@@ -336,4 +336,21 @@ describe("slipway release on the embedded cluster", () => {
     expect(live.gaps().length).toBeGreaterThan(0);
     expect(live.states.at(-1)!.readyColors).toEqual(["blue"]);
   });
+
+  it("a hand-patched live selector does not block the next rollback: the code's apply wins", async () => {
+    // Who owns the live Service's color selector (server-side apply's managedFields).
+    const colorOwners = async (): Promise<string[]> =>
+      (await cluster.getJson("service", "web", "-n", NS)).metadata.managedFields
+        .filter((f: any) => f.fieldsV1?.["f:spec"]?.["f:selector"]?.["f:slipway.dev/color"])
+        .map((f: any) => f.manager);
+    // The negative control's patches took the field from Pulumi.
+    expect(await colorOwners()).toEqual(["kubectl-patch"]);
+    const { live } = await watchLive();
+    const run = await slipway("rollback", "web");
+    await live.stop();
+    expect(run.code, run.stderr).toBe(0);
+    expect(live.gaps()).toEqual([]);
+    expect(await liveSelectorColor()).toBe("green");
+    expect(await colorOwners()).toEqual([expect.stringMatching(/^pulumi-kubernetes/)]);
+  });
 });

@@ -56,9 +56,16 @@ describe("BlueGreenService", () => {
         "app.kubernetes.io/name": name,
         "slipway.dev/color": idle,
       });
-      expect(preview.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
-      // The live Service is awaited normally: no skipAwait on it.
-      expect(live.metadata.annotations?.["pulumi.com/skipAwait"]).toBeUndefined();
+      expect(preview.metadata.annotations).toEqual({
+        "pulumi.com/skipAwait": "true",
+        "pulumi.com/patchForce": "true",
+      });
+      // The live Service is awaited normally: no skipAwait on it. A hand-patched selector does
+      // not block the next switch or rollback (its apply forces the conflict).
+      expect(live.metadata.annotations).toEqual({
+        "pulumi.com/patchForce": "true",
+        "slipway.dev/active-color": active,
+      });
       const pdb = resource("kubernetes:policy/v1:PodDisruptionBudget", `${name}-pdb`).inputs;
       expect(pdb.spec.selector.matchLabels).toEqual({
         "app.kubernetes.io/name": name,
@@ -146,7 +153,10 @@ describe("BlueGreenService", () => {
     await settled();
     const green = resource("kubernetes:apps/v1:Deployment", "hook-green").inputs;
     const blue = resource("kubernetes:apps/v1:Deployment", "hook-blue").inputs;
-    expect(green.metadata.annotations).toEqual({ "pulumi.com/timeoutSeconds": "45" });
+    expect(green.metadata.annotations).toEqual({
+      "pulumi.com/timeoutSeconds": "45",
+      "pulumi.com/patchForce": "true",
+    });
     expect(green.spec.template.metadata.labels["slipway.dev/test-unready"]).toBe("yes");
     expect(green.spec.selector.matchLabels).toEqual({
       "app.kubernetes.io/name": "hook",
@@ -159,6 +169,7 @@ describe("BlueGreenService", () => {
       resource("kubernetes:apps/v1:Deployment", "plain-blue").inputs.metadata.annotations,
     ).toEqual({
       "pulumi.com/timeoutSeconds": "300",
+      "pulumi.com/patchForce": "true",
     });
   });
 
