@@ -116,9 +116,11 @@ export async function runChecks(
   log: (line: string) => void,
 ): Promise<string[]> {
   for (const check of checks) {
+    const started = performance.now();
     const problems = await runCheck(check, ctx);
+    const took = ((performance.now() - started) / 1000).toFixed(1);
     log(
-      `  check ${describeCheck(check)} on ${ctx.color}: ${problems.length === 0 ? "passed" : "FAILED"}`,
+      `  check ${describeCheck(check)} on ${ctx.color}: ${problems.length === 0 ? "passed" : "FAILED"} in ${took} s`,
     );
     if (problems.length > 0) return problems.map((p) => `${describeCheck(check)}: ${p}`);
   }

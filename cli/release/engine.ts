@@ -149,15 +149,21 @@ export class AutomationEngine implements StackEngine {
       const meta = event.resourcePreEvent?.metadata;
       if (meta && meta.op !== "same") steps.push({ op: meta.op, type: meta.type, urn: meta.urn });
     };
+    const started = Date.now();
     await this.engineCall("preview the switch", (onOutput) =>
       stack.preview({ onEvent, onOutput, color: "never" }),
     );
+    this.log(`  pulumi preview (plan): ${steps.length} changes in ${seconds(started)}`);
     return steps;
   }
 
   async outputs(): Promise<Record<string, unknown>> {
     const stack = await this.select();
+    const started = Date.now();
     const outputs = await this.engineCall("read the stack outputs", () => stack.outputs());
+    this.log(
+      `  pulumi stack output: ${Object.keys(outputs).length} outputs in ${seconds(started)}`,
+    );
     return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
   }
 }
