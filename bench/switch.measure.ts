@@ -69,11 +69,6 @@ async function selectorToEndpoints(to: string, act: () => Promise<unknown>): Pro
   return onlyNew.at - written.at;
 }
 
-/**
- * Where a `slipway` run's time went: its timed lines ("  pulumi up (switch to green): update 3 in
- * 14.7 s", "  check ready on green: passed in 0.1 s"), and the rest of `totalMs` (Node start-up,
- * the Lease, API reads, the stack file) as "other".
- */
 /** Millisecond intervals are noisy: show every sample's range next to the medians. */
 function spread(measured: number[], baseline: number[]): string {
   const range = (v: number[]) => `${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)} ms`;
@@ -86,6 +81,11 @@ function medianIndex(samples: number[]): number {
   return samples.indexOf(sorted[Math.floor(samples.length / 2)]);
 }
 
+/**
+ * Where a `slipway` run's time went: its timed lines ("  pulumi up (switch to green): update 3 in
+ * 14.7 s", "  check ready on green: passed in 0.1 s"), and the rest of `totalMs` (Node start-up,
+ * the Lease, API reads, the stack file) as "other".
+ */
 function breakdown(stderr: string, totalMs: number): string {
   const timed = stderr
     .split("\n")
