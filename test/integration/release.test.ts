@@ -340,7 +340,9 @@ describe("slipway release on the embedded cluster", () => {
   it("a hand-patched live selector does not block the next rollback: the code's apply wins", async () => {
     // Who owns the live Service's color selector (server-side apply's managedFields).
     const colorOwners = async (): Promise<string[]> =>
-      (await cluster.getJson("service", "web", "-n", NS)).metadata.managedFields
+      (
+        await cluster.getJson("service", "web", "-n", NS, "--show-managed-fields")
+      ).metadata.managedFields
         .filter((f: any) => f.fieldsV1?.["f:spec"]?.["f:selector"]?.["f:slipway.dev/color"])
         .map((f: any) => f.manager);
     // The negative control's patches took the field from Pulumi.
