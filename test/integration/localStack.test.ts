@@ -110,10 +110,16 @@ describe("local stack on the embedded cluster", () => {
         spec: template.spec,
       }),
     );
-    const denied = await cluster.kubectl("apply", "--dry-run=server", "-f", manifest).then(
-      () => "admitted",
-      (error: Error) => error.message,
-    );
+    // The API server loads new bindings once a second (policy_source.go): allow it that.
+    const deadline = Date.now() + 30_000;
+    let denied = "admitted";
+    while (denied === "admitted" && Date.now() < deadline) {
+      denied = await cluster.kubectl("apply", "--dry-run=server", "-f", manifest).then(
+        () => "admitted",
+        (error: Error) => error.message,
+      );
+      if (denied === "admitted") await new Promise((resolve) => setTimeout(resolve, 500));
+    }
     expect(denied).toContain(
       `ValidatingAdmissionPolicy 'slipway-image-no-latest-tag' with binding 'slipway-image-no-latest-tag-mandatory' denied request: Pod prod/by-hand: spec container "app": image "${image}" uses the mutable tag "latest"`,
     );

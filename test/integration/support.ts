@@ -45,7 +45,11 @@ export class TestCluster {
     readonly port: number,
   ) {}
 
+  /** Starts an empty cluster: a test's cluster is its own, from nothing. */
   async start(): Promise<void> {
+    // A run that was killed leaves its cluster behind, and `start` would restart it with its
+    // data (that is what users want of `make up`, not what a test wants): delete it first.
+    await this.stop();
     await sh(
       path.join(ROOT, "scripts", "cluster.sh"),
       ["start", "--name", this.name, "--port", String(this.port)],

@@ -171,20 +171,92 @@ beforeAll(async () => {
     );
   }
   await mustApply({ apiVersion: "v1", kind: "List", items: prodAdmission }, "--server-side");
-  // Policies take effect once the API server has loaded them: poll until the denial appears.
-  const probe = pod("prod", "probe", (p) => (p.spec.containers[0].image = LATEST_PINNED));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const verdict = await dryRun(probe);
-    if (!verdict.admitted && verdict.deniedBy) break;
-    if (Date.now() > deadline) throw new Error(`policies never took effect: ${verdict.stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  await untilEveryBindingIsInEffect();
 }, 300_000);
 
 afterAll(async () => {
   await CLUSTER.stop();
 }, 120_000);
+
+interface BindingProbe {
+  binding: string;
+  object: Record<string, any>;
+  inEffect: (verdict: Awaited<ReturnType<typeof dryRun>>) => boolean;
+}
+
+/** Objects that fail one image rule alone, which no fixture of the shared table does. */
+const PROBE_ONLY_CHANGES: Change[] = [
+  (d) => (d.spec.template.spec.containers[0].image = LATEST_PINNED),
+  (d) => (d.spec.template.spec.containers[0].image = "ghcr.io/stefanprodan/podinfo:6.9.0"),
+];
+
+/**
+ * Mandatory bindings no object can show alone: the API's own validation requires privilege
+ * escalation wherever privileged is set, so no-privileged always fails with
+ * no-privilege-escalation, and a denial names only the first denying policy.
+ */
+const UNPROBED_MANDATORY = ["slipway-no-privileged-mandatory"];
+
+/**
+ * One probe per binding: a fixture its policy fails, in a namespace of the binding's level. A Warn
+ * binding shows in the warnings beside others; a Deny binding only when its policy is the one
+ * that fails. (A rule that only applies in prod cannot fail in dev, so its Warn binding has no
+ * probe; it cannot change a verdict either.)
+ */
+function bindingProbes(): BindingProbe[] {
+  const probes = new Map<string, BindingProbe>();
+  const candidates = [
+    ...FIXTURES.filter(([title]) => !SERVER_DIFFERS[title]).map(([, change]) => change),
+    ...PROBE_ONLY_CHANGES,
+  ];
+  for (const change of candidates) {
+    for (const stage of ["prod", "dev"]) {
+      const object = changed(happyDeployment(stage), change);
+      const failing = tsFailing(object);
+      const level = levelOf(object.metadata.namespace, DEFAULT_SETTINGS);
+      for (const policy of failing) {
+        const binding = `${policy}-${level}`;
+        if (probes.has(binding)) continue;
+        if (level === "mandatory" && failing.length === 1) {
+          probes.set(binding, { binding, object, inEffect: (v) => v.deniedBy === policy });
+        } else if (level === "advisory") {
+          probes.set(binding, {
+            binding,
+            object,
+            inEffect: (v) => v.admitted && v.warned.includes(policy),
+          });
+        }
+      }
+    }
+  }
+  return [...probes.values()];
+}
+
+/**
+ * The API server reloads policies and bindings from its informers once a second
+ * (k8s.io/apiserver policy/generic/policy_source.go), so the binding applied last can take effect
+ * a second after the first one does: wait until each binding has shown it is in effect.
+ */
+async function untilEveryBindingIsInEffect() {
+  let pending = bindingProbes();
+  const mandatory = pending.map((p) => p.binding).filter((b) => b.endsWith("-mandatory"));
+  expect([...mandatory, ...UNPROBED_MANDATORY].sort()).toEqual(
+    CEL_RULES.map((r) => `${policyName(r)}-mandatory`).sort(),
+  );
+  const deadline = Date.now() + 60_000;
+  while (pending.length > 0) {
+    const stillPending: BindingProbe[] = [];
+    for (const probe of pending) {
+      if (!probe.inEffect(await dryRun(probe.object))) stillPending.push(probe);
+    }
+    pending = stillPending;
+    if (pending.length === 0) break;
+    if (Date.now() > deadline) {
+      throw new Error(`bindings never took effect: ${pending.map((p) => p.binding).join(", ")}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
 
 describe("the generated policies", () => {
   it("are the prod stack's: the defaults plus the allowlist's exemption on oci-annotations", () => {
