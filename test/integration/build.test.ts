@@ -24,6 +24,7 @@ import {
   requireBuiltProgram,
   sh,
   tempDir,
+  waitFor,
 } from "./support";
 
 const cluster = new TestCluster("slipway-it-build", 36441);
@@ -75,18 +76,6 @@ function buildctl(...args: string[]) {
     path.join(clientTls, "key.pem"),
     ...args,
   ]);
-}
-
-async function waitFor(what: string, probe: () => Promise<unknown>, seconds = 30) {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`${what} did not come up: ${error}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
 }
 
 async function secretFiles(name: string, dir: string) {
@@ -198,8 +187,8 @@ beforeAll(async () => {
     // Debian's runc lives in /usr/sbin.
     { ...process.env, PATH: `/usr/sbin:/usr/bin:/sbin:/bin:${BIN}` },
   );
-  await waitFor("docker-registry", () => registryGet(""));
-  await waitFor("buildkitd", () => buildctl("debug", "workers"));
+  await waitFor("docker-registry up", () => registryGet(""));
+  await waitFor("buildkitd up", () => buildctl("debug", "workers"));
 
   // A FROM scratch + COPY image: nothing to download. Committed, with an origin remote.
   fs.mkdirSync(app);

@@ -9,7 +9,15 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admissionRules, policyName } from "../../policy/rules/admission";
 import { DIGEST, happyTemplate } from "../policy/fixtures";
-import { CACHE, ROOT, TestCluster, pulumiEnv, requireBuiltProgram, tempDir } from "./support";
+import {
+  CACHE,
+  ROOT,
+  TestCluster,
+  pulumiEnv,
+  requireBuiltProgram,
+  tempDir,
+  waitFor,
+} from "./support";
 
 const cluster = new TestCluster("slipway-it-stack", 36481);
 const backend = tempDir("slipway-it-backend-");
@@ -111,15 +119,12 @@ describe("local stack on the embedded cluster", () => {
       }),
     );
     // The API server loads new bindings once a second (policy_source.go): allow it that.
-    const deadline = Date.now() + 30_000;
-    let denied = "admitted";
-    while (denied === "admitted" && Date.now() < deadline) {
-      denied = await cluster.kubectl("apply", "--dry-run=server", "-f", manifest).then(
-        () => "admitted",
+    const denied = await waitFor("the :latest pod denied in prod", () =>
+      cluster.kubectl("apply", "--dry-run=server", "-f", manifest).then(
+        () => Promise.reject(new Error("admitted")),
         (error: Error) => error.message,
-      );
-      if (denied === "admitted") await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+      ),
+    );
     expect(denied).toContain(
       `ValidatingAdmissionPolicy 'slipway-image-no-latest-tag' with binding 'slipway-image-no-latest-tag-mandatory' denied request: Pod prod/by-hand: spec container "app": image "${image}" uses the mutable tag "latest"`,
     );

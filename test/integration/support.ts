@@ -101,3 +101,19 @@ export function requireBuiltProgram(): void {
     throw new Error("dist/index.js is missing: run `make build` (make test-integration does it)");
   }
 }
+
+/**
+ * Calls `probe` until it returns rather than throws, for at most `seconds`; then fails with
+ * `what` and the probe's last error. For what a server makes true a little later than it says.
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T>, seconds = 30): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      return await probe();
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${what} not within ${seconds} s: ${error}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}

@@ -18,7 +18,7 @@ import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../policy/rules/sett
 import { WorkloadKind, workloadOf } from "../../policy/rules/workload";
 import * as rules from "../../policy/rules/workloadRules";
 import { WorkloadRule, runWorkloadRule } from "../../policy/rules/workloadRules";
-import { BIN, ROOT, TestCluster } from "../integration/support";
+import { BIN, ROOT, TestCluster, waitFor } from "../integration/support";
 import { TestResource } from "./pack";
 import { declared } from "./stacks";
 import {
@@ -243,19 +243,18 @@ async function untilEveryBindingIsInEffect() {
   expect([...mandatory, ...UNPROBED_MANDATORY].sort()).toEqual(
     CEL_RULES.map((r) => `${policyName(r)}-mandatory`).sort(),
   );
-  const deadline = Date.now() + 60_000;
-  while (pending.length > 0) {
-    const stillPending: BindingProbe[] = [];
-    for (const probe of pending) {
-      if (!probe.inEffect(await dryRun(probe.object))) stillPending.push(probe);
-    }
-    pending = stillPending;
-    if (pending.length === 0) break;
-    if (Date.now() > deadline) {
-      throw new Error(`bindings never took effect: ${pending.map((p) => p.binding).join(", ")}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  await waitFor(
+    "every admission binding in effect",
+    async () => {
+      const stillPending: BindingProbe[] = [];
+      for (const probe of pending) {
+        if (!probe.inEffect(await dryRun(probe.object))) stillPending.push(probe);
+      }
+      pending = stillPending;
+      if (pending.length > 0) throw new Error(pending.map((p) => p.binding).join(", "));
+    },
+    60,
+  );
 }
 
 describe("the generated policies", () => {
