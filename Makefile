@@ -35,11 +35,12 @@ tools: ## Build or verify the pinned Pulumi CLI, provider and cluster binaries (
 	@scripts/tools.sh
 	@scripts/apt-tools.sh
 
-cluster: tools ## Start the embedded cluster (real control plane, kwok nodes)
-	@scripts/cluster.sh start
+cluster: tools ## Start the embedded cluster (real control plane, the host's real node, kwok nodes)
+	@scripts/node.sh ensure-free --cluster slipway
+	@scripts/cluster.sh start --real-node auto
 
 up: tools build ## Deploy the local stack (embedded cluster, or yours when KUBECONFIG is set)
-	@if [ -z "$${KUBECONFIG:-}" ]; then scripts/cluster.sh start >/dev/null; fi
+	@if [ -z "$${KUBECONFIG:-}" ]; then scripts/node.sh ensure-free --cluster slipway && scripts/cluster.sh start --real-node auto >/dev/null; fi
 	@scripts/up.sh
 
 down: ## Destroy the local stack and stop the embedded cluster
@@ -54,9 +55,11 @@ test-policy: tools build ## Every policy rule on fixtures and on each stack; a r
 	@npx vitest run --project policy
 
 test-integration: tools build ## Real Pulumi CLI against an embedded cluster of the tests' own
+	@scripts/node.sh ensure-free
 	@npx vitest run --project integration
 
 bench: tools build ## Benchmarks: figures as ratios to a baseline measured in the same run
+	@scripts/node.sh ensure-free
 	@npx vitest run --project bench
 
 typecheck: deps

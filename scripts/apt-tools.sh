@@ -2,12 +2,13 @@
 # make tools: Debian packages the tests and benchmarks run directly. docker-registry is the CNCF
 # Distribution registry (two loopback instances stand in for the pre-production and production
 # registries), skopeo is the promotion benchmark's baseline, runc runs the BuildKit test daemon's
-# containers. Idempotent: packages already installed are left alone and apt-get update runs only
+# containers. The real node (scripts/node.sh): containerd, runc, the CNI plugins, iptables and
+# conntrack (kubelet and kube-proxy), socat (the API server's address on the node's bridge). Idempotent: packages already installed are left alone and apt-get update runs only
 # when something is missing from the package lists.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-PACKAGES=(docker-registry skopeo runc)
+PACKAGES=(docker-registry skopeo runc containerd containernetworking-plugins iptables conntrack socat)
 
 start=$(now_s)
 missing=()

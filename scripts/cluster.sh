@@ -4,11 +4,16 @@
 # kwokctl's binary runtime from the binaries `make tools` put in $SLIPWAY_BIN. Nothing is
 # downloaded, no container runtime is needed, and every port is bound to 127.0.0.1.
 #
-#   scripts/cluster.sh start [--name NAME] [--port PORT]   create it, or restart it in place;
+#   scripts/cluster.sh start [--name NAME] [--port PORT] [--real-node auto|on|off]
+#                                                         create it, or restart it in place;
 #                                                         prints the kubeconfig path
 #   scripts/cluster.sh stop [--name NAME]                  stop every process, delete the cluster
 #   scripts/cluster.sh status [--name NAME]                exit 0 running, 1 stopped, 2 broken
 #   scripts/cluster.sh kubeconfig [--name NAME]            print the kubeconfig path
+#
+# --real-node (SLIPWAY_REAL_NODE): "on" joins the host's real node (scripts/node.sh) so containers
+# run for real, "auto" does so where the host can and says so in a banner where it cannot, "off"
+# (the default) keeps kwok's simulated nodes only.
 #
 # Environment: SLIPWAY_CLUSTER_NAME (default slipway), SLIPWAY_CLUSTER_PORT (API server port,
 # default 36443), SLIPWAY_CLUSTER_TIMEOUT (seconds a start may take, default 120), SLIPWAY_BIN
@@ -35,13 +40,16 @@ source "$(dirname "$0")/lib.sh"
 [[ -n "$bin_override" ]] && SLIPWAY_BIN="$bin_override"
 
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller)
+# shellcheck source=../tools/cluster/network.env
+source "$SLIPWAY_ROOT/tools/cluster/network.env"
+NODE_SCRIPT="$SLIPWAY_ROOT/scripts/node.sh"
 NODES_FILE="$SLIPWAY_ROOT/tools/kwok/nodes.yaml"
 STAGES_FILE="$SLIPWAY_ROOT/tools/kwok/stages.yaml"
 CONFIG_TEMPLATE="$SLIPWAY_ROOT/tools/kwok/kwokctl.yaml"
 SELF="scripts/cluster.sh"
 
 usage() {
-  sed -n '7,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,12p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -57,8 +65,11 @@ PORT="${SLIPWAY_CLUSTER_PORT:-36443}"
 PORT_EXPLICIT=false
 [[ -n "${SLIPWAY_CLUSTER_PORT:-}" ]] && PORT_EXPLICIT=true
 TIMEOUT="${SLIPWAY_CLUSTER_TIMEOUT:-120}"
+REAL_NODE="${SLIPWAY_REAL_NODE:-off}"
 while (($#)); do
   case "$1" in
+    --real-node) REAL_NODE="${2:?--real-node needs a value}" && shift 2 ;;
+    --real-node=*) REAL_NODE="${1#*=}" && shift ;;
     --name) NAME="${2:?--name needs a value}" && shift 2 ;;
     --name=*) NAME="${1#*=}" && shift ;;
     --port) PORT="${2:?--port needs a value}" PORT_EXPLICIT=true && shift 2 ;;
@@ -72,6 +83,8 @@ done
 if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1024 || PORT > 65535)); then
   die "invalid API server port '$PORT': use a number between 1024 and 65535 (--port or SLIPWAY_CLUSTER_PORT)."
 fi
+[[ "$REAL_NODE" =~ ^(auto|on|off)$ ]] ||
+  die "invalid --real-node '$REAL_NODE': use auto, on or off (SLIPWAY_REAL_NODE)."
 if ! [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || ((TIMEOUT < 10)); then
   die "invalid SLIPWAY_CLUSTER_TIMEOUT '$TIMEOUT': use a number of seconds, at least 10."
 fi
@@ -132,7 +145,7 @@ kwokctl_cmd() {
 ours() {
   local arg0
   [[ "$1" =~ ^[0-9]+$ ]] || return 1
-  IFS= read -r -d '' arg0 <"/proc/$1/cmdline" 2>/dev/null || return 1
+  IFS= read -r -d '' arg0 2>/dev/null <"/proc/$1/cmdline" || return 1
   [[ "$arg0" == "$WORKDIR/bin/"* ]]
 }
 
@@ -157,7 +170,7 @@ down_components() {
 cluster_pids() {
   local d arg0
   for d in /proc/[0-9]*; do
-    IFS= read -r -d '' arg0 <"$d/cmdline" 2>/dev/null || continue
+    IFS= read -r -d '' arg0 2>/dev/null <"$d/cmdline" || continue
     [[ "$arg0" == "$CLUSTER_DIR/"* ]] && echo "${d#/proc/}"
   done
   return 0
@@ -209,7 +222,7 @@ require_free_port() {
   # Name the cluster when the holder is another slipway cluster's API server.
   local pid="${holder##*pid }" arg0=""
   pid="${pid%)}"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && IFS= read -r -d '' arg0 <"/proc/$pid/cmdline" 2>/dev/null &&
+  if [[ "$pid" =~ ^[0-9]+$ ]] && IFS= read -r -d '' arg0 2>/dev/null <"/proc/$pid/cmdline" &&
     [[ "$arg0" == "$SLIPWAY_CACHE/clusters/"*/bin/kube-apiserver ]]; then
     other="${arg0#"$SLIPWAY_CACHE/clusters/"}"
     other=" (the API server of slipway cluster '${other%%/*}')"
@@ -377,6 +390,10 @@ render_config() {
   text="${text//@KWOK_VERSION@/$KWOK_VERSION}"
   text="${text//@PORT@/$PORT}"
   text="${text//@CLUSTER_DIR@/$CLUSTER_DIR}"
+  text="${text//@SERVICE_CIDR@/$SERVICE_CIDR}"
+  text="${text//@KWOK_POD_CIDR@/$KWOK_POD_CIDR}"
+  text="${text//@KUBERNETES_SERVICE_IP@/$KUBERNETES_SERVICE_IP}"
+  text="${text//@NODE_IP@/$NODE_IP}"
   # Resolved paths: the cluster keeps its binaries even if $SLIPWAY_BIN is relinked later.
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl; do
     var="@BIN_${b//-/_}@"
@@ -457,6 +474,19 @@ restart_cluster() {
   log "cluster '$NAME' restarted in $(since_s "$t0")s"
 }
 
+# join_real_node: the host's real node joins this cluster (--real-node on|auto).
+join_real_node() {
+  [[ "$REAL_NODE" != off ]] || return 0
+  local why
+  if ! why="$("$NODE_SCRIPT" can-run 9>&-)"; then
+    [[ "$REAL_NODE" == on ]] && die "cluster '$NAME': --real-node on, but this host cannot run a real node: $why"
+    log "NO REAL NODE: $why. Cluster '$NAME' runs kwok's simulated nodes only: pods turn Ready, but no container runs and nothing answers."
+    return 0
+  fi
+  "$NODE_SCRIPT" join --cluster "$NAME" 9>&- ||
+    die "cluster '$NAME' is up, but the real node could not join (above); $SELF stop --name $NAME removes both."
+}
+
 cmd_start() {
   local t0 deadline
   t0="$(now_ms)"
@@ -477,6 +507,7 @@ cmd_start() {
     if [[ -z "$down" ]] && api_ready && kcm_ready; then
       [[ -f "$KUBECONFIG_PATH" ]] || write_kubeconfig
       log "cluster '$NAME' is already running on https://127.0.0.1:$existing_port (checked in $(since_s "$t0")s)"
+      join_real_node >&2
       echo "$KUBECONFIG_PATH"
       return 0
     fi
@@ -491,6 +522,7 @@ cmd_start() {
       restart_cluster "$t0" "$deadline" "$down"
     fi
   fi
+  join_real_node >&2
   echo "$KUBECONFIG_PATH"
 }
 
@@ -505,6 +537,8 @@ cmd_stop() {
     log "cluster '$NAME' does not exist: nothing to stop"
     return 0
   fi
+  # The real node first, while the API server can still see its pods drained.
+  "$NODE_SCRIPT" leave --cluster "$NAME" 9>&-
   # Our own kill rather than `kwokctl delete`: it also works when kwok.yaml or kwokctl is broken,
   # and catches processes whose pid file is gone.
   kill_cluster_processes
@@ -530,6 +564,7 @@ cmd_status() {
   if [[ -z "$down" ]]; then
     if api_ready && kcm_ready; then
       echo "running: cluster '$NAME' on https://127.0.0.1:$port (kubeconfig: $KUBECONFIG_PATH)"
+      "$NODE_SCRIPT" status 9>&- || true
       return 0
     fi
     echo "broken: cluster '$NAME' runs but its API server or controller manager is not healthy (logs: $WORKDIR/logs/); $SELF start --name $NAME waits for it, $SELF stop --name $NAME && $SELF start --name $NAME recreates it"

@@ -62,10 +62,15 @@ ensure() {
   local dir
   dir="$(tool_dir "$name" "$version")"
   if [[ -d "$dir" ]]; then
-    if verify_dir "$dir"; then
-      return 0
-    fi
-    die "$name $version in $dir is damaged (a binary differs from the checksum recorded when it was built): remove that directory and run make tools to rebuild it."
+    verify_dir "$dir" ||
+      die "$name $version in $dir is damaged (a binary differs from the checksum recorded when it was built): remove that directory and run make tools to rebuild it."
+    # A cache built by an older slipway may lack a binary this one expects (kubelet was added to
+    # the Kubernetes set later): such a set is rebuilt, never taken as complete.
+    local missing=()
+    for bin in "$@"; do [[ -x "$dir/$bin" ]] || missing+=("$bin"); done
+    ((${#missing[@]} == 0)) && return 0
+    $CHECK_ONLY && die "$name $version in $dir lacks ${missing[*]}: run make tools to rebuild it."
+    log "$name $version in $dir lacks ${missing[*]}: rebuilding it"
   fi
   if $CHECK_ONLY; then
     die "$name $version is not built: run make tools (the first build of $name takes $(build_estimate "$name"))."
@@ -190,7 +195,9 @@ build_kubernetes() {
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubectl
+      k8s.io/kubernetes/cmd/kubectl \
+      k8s.io/kubernetes/cmd/kubelet \
+      k8s.io/kubernetes/cmd/kube-proxy
   )
   rm -rf "$work"
 }
@@ -305,7 +312,7 @@ main() {
     link "$(tool_dir etcd "$ETCD_VERSION")" etcd
   fi
 
-  local control_plane=(kube-apiserver kube-controller-manager kube-scheduler) on_path=true
+  local control_plane=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy) on_path=true
   for bin in "${control_plane[@]}" kubectl; do
     local version_cmd=("$bin" --version)
     [[ "$bin" == kubectl ]] && version_cmd=(kubectl version --client)

@@ -511,8 +511,10 @@ spec:
       expect(
         fs.existsSync(path.join(clusterDir(NAME), "previous-logs", "kube-apiserver.log")),
       ).toBe(true);
-      const d = await webDeployment();
-      expect(d.status.readyReplicas).toBe(2);
+      // Status is written by the restarted controllers a little later: wait for it, bounded.
+      await eventually("web's 2 ready replicas after the restart", async () =>
+        (await webDeployment()).status.readyReplicas === 2 ? true : undefined,
+      );
     });
 
     it("(3) a stale cluster whose processes are all gone (as after a reboot) is restarted by start", async () => {
@@ -552,8 +554,9 @@ spec:
       }
       const nodes = await kubectlJson<NodeList>(["get", "nodes"]);
       for (const node of nodes.items) expect(ready(node.status.conditions)).toBe("True");
-      const d = await webDeployment();
-      expect(d.status.readyReplicas).toBe(2);
+      await eventually("web's 2 ready replicas after the restart", async () =>
+        (await webDeployment()).status.readyReplicas === 2 ? true : undefined,
+      );
     });
   });
 

@@ -10,7 +10,17 @@ import { parse as parseYaml } from "yaml";
 import { KubeClient } from "../../cli/kube";
 import { BIN, ROOT, TestCluster, pulumiEnv, requireBuiltProgram, sh, tempDir } from "./support";
 
-export const RELEASE_STACK = "it-release";
+/** Which stack file of test/integration/fixtures/ a fixture starts from, and on what cluster. */
+export interface ReleaseFixtureOptions {
+  /** Stack name; its file is fixtures/<folder>/Pulumi.<stack>.yaml. Default it-release. */
+  readonly stack?: string;
+  /** Default "release". */
+  readonly folder?: string;
+  /** Join the host's real node, so the stack's containers run (support.ts TestCluster). */
+  readonly realNode?: boolean;
+  /** Replaces each `@NAME@` of the stack file before it is written. */
+  readonly substitutions?: Record<string, string>;
+}
 
 export interface Run {
   readonly code: number;
@@ -29,12 +39,19 @@ export class ReleaseFixture {
   readonly cluster: TestCluster;
   readonly backend = tempDir("slipway-release-backend-");
   readonly project = tempDir("slipway-release-project-");
-  readonly stackFile = path.join(this.project, `Pulumi.${RELEASE_STACK}.yaml`);
+  readonly stack: string;
+  readonly stackFile: string;
   env: Record<string, string> = {};
   kube!: KubeClient;
 
-  constructor(name: string, port: number) {
-    this.cluster = new TestCluster(name, port);
+  constructor(
+    name: string,
+    port: number,
+    private readonly options: ReleaseFixtureOptions = {},
+  ) {
+    this.cluster = new TestCluster(name, port, { realNode: options.realNode });
+    this.stack = options.stack ?? "it-release";
+    this.stackFile = path.join(this.project, `Pulumi.${this.stack}.yaml`);
   }
 
   /** Cluster, project and the first `up`; `edit` adjusts the stack file before it. */
@@ -49,10 +66,18 @@ export class ReleaseFixture {
     for (const dir of ["dist", "node_modules"]) {
       fs.symlinkSync(path.join(ROOT, dir), path.join(this.project, dir));
     }
-    const template = fs.readFileSync(
-      path.join(__dirname, "fixtures", "release", `Pulumi.${RELEASE_STACK}.yaml`),
+    let template = fs.readFileSync(
+      path.join(
+        __dirname,
+        "fixtures",
+        this.options.folder ?? "release",
+        `Pulumi.${this.stack}.yaml`,
+      ),
       "utf8",
     );
+    for (const [key, value] of Object.entries(this.options.substitutions ?? {})) {
+      template = template.replaceAll(`@${key}@`, value);
+    }
     fs.writeFileSync(this.stackFile, edit(template));
     fs.writeFileSync(path.join(this.project, ".gitignore"), "dist\nnode_modules\n");
     await this.git("init", "-q", "-b", "main");
@@ -75,9 +100,9 @@ export class ReleaseFixture {
     }
   }
 
-  /** `slipway <args> --stack it-release --cwd <project>`; never throws, returns the exit code. */
+  /** `slipway <args> --stack <stack> --cwd <project>`; never throws, returns the exit code. */
   slipway(...args: string[]): Promise<Run> {
-    return this.slipwayOn(RELEASE_STACK, ...args);
+    return this.slipwayOn(this.stack, ...args);
   }
 
   slipwayOn(stack: string, ...args: string[]): Promise<Run> {
@@ -108,7 +133,7 @@ export class ReleaseFixture {
   pulumi(...args: string[]): Promise<string> {
     return sh(
       path.join(BIN, "pulumi"),
-      [...args, "--stack", RELEASE_STACK, "--cwd", this.project, "--non-interactive"],
+      [...args, "--stack", this.stack, "--cwd", this.project, "--non-interactive"],
       { env: this.env, timeoutS: 400 },
     );
   }
@@ -123,7 +148,7 @@ export class ReleaseFixture {
           "--yes",
           "--skip-preview",
           "--stack",
-          RELEASE_STACK,
+          this.stack,
           "--cwd",
           this.project,
           "--non-interactive",

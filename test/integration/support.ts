@@ -40,9 +40,15 @@ export async function sh(
 /** An embedded cluster owned by one test file. */
 export class TestCluster {
   kubeconfig = "";
+  /**
+   * `realNode`: the host's real node joins (scripts/node.sh), so containers run for real; without
+   * it the cluster has kwok's simulated nodes only. At most one real node runs on a host, and test
+   * files run one at a time, each joining the node to its own fresh control plane.
+   */
   constructor(
     readonly name: string,
     readonly port: number,
+    readonly options: { realNode?: boolean } = {},
   ) {}
 
   /** Starts an empty cluster: a test's cluster is its own, from nothing. */
@@ -52,10 +58,16 @@ export class TestCluster {
     await this.stop();
     await sh(
       path.join(ROOT, "scripts", "cluster.sh"),
-      ["start", "--name", this.name, "--port", String(this.port)],
-      {
-        timeoutS: 240,
-      },
+      [
+        "start",
+        "--name",
+        this.name,
+        "--port",
+        String(this.port),
+        "--real-node",
+        this.options.realNode ? "on" : "off",
+      ],
+      { timeoutS: 300 },
     );
     this.kubeconfig = (
       await sh(path.join(ROOT, "scripts", "cluster.sh"), ["kubeconfig", "--name", this.name])
@@ -64,7 +76,7 @@ export class TestCluster {
 
   async stop(): Promise<void> {
     await sh(path.join(ROOT, "scripts", "cluster.sh"), ["stop", "--name", this.name], {
-      timeoutS: 120,
+      timeoutS: 180,
     });
   }
 

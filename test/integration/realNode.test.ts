@@ -1,0 +1,231 @@
+/**
+ * The real node (scripts/node.sh) on a cluster of this file's own: it joins next to kwok's
+ * simulated nodes, runs a restricted pod from an image built here, serves it from the host by pod
+ * IP and through kube-proxy, keeps every cluster address on this machine, refuses a second node,
+ * and leaves the host exactly as it found it.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HostSnapshot, hostSnapshot } from "./hostSnapshot";
+import { ROOT, TestCluster, sh, tempDir, waitFor } from "./support";
+import { NETWORK, imageRef } from "./realNodeSupport";
+
+const cluster = new TestCluster("slipway-it-node", 36487, { realNode: true });
+const work = tempDir("slipway-it-node-");
+const NS = "it-node";
+let before: HostSnapshot;
+
+beforeAll(async () => {
+  before = await hostSnapshot();
+  await cluster.start();
+}, 600_000);
+
+afterAll(async () => {
+  await cluster.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+}, 300_000);
+
+async function apply(name: string, manifest: object): Promise<void> {
+  const file = path.join(work, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(manifest));
+  await cluster.kubectl("apply", "-f", file);
+}
+
+/** A hardened podinfo Deployment: what a restricted namespace admits. */
+function podinfo(name: string, extra: Record<string, unknown> = {}): object {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace: NS },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          automountServiceAccountToken: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            runAsGroup: 65532,
+            seccompProfile: { type: "RuntimeDefault" },
+          },
+          containers: [
+            {
+              name: "app",
+              image: imageRef("podinfo"),
+              args: ["--port=9898"],
+              ports: [{ name: "http", containerPort: 9898 }],
+              readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 2 },
+              resources: {
+                requests: { cpu: "10m", memory: "32Mi" },
+                limits: { cpu: "200m", memory: "128Mi" },
+              },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ["ALL"] },
+              },
+              volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+            },
+          ],
+          volumes: [{ name: "tmp", emptyDir: {} }],
+          ...extra,
+        },
+      },
+    },
+  };
+}
+
+async function getText(url: string): Promise<string> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.text();
+}
+
+describe("the real node", () => {
+  it("joins next to the kwok nodes under its own identity; kwok keeps off it", async () => {
+    const nodes = await cluster.getJson("nodes");
+    const byName = new Map<string, any>(nodes.items.map((n: any) => [n.metadata.name, n]));
+    const real = byName.get(NETWORK.NODE_NAME);
+    expect(real, `nodes: ${[...byName.keys()]}`).toBeDefined();
+    expect(real.metadata.labels["slipway.dev/node"]).toBe("real");
+    // Set by the kubelet itself, never by kwok's fakes.
+    expect(real.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\./);
+    expect(real.status.nodeInfo.kubeletVersion).toMatch(/^v1\.34\./);
+    expect(real.status.addresses).toContainEqual({ type: "InternalIP", address: NETWORK.NODE_IP });
+    expect(
+      Object.keys(real.metadata.annotations ?? {}).filter((a) => a.startsWith("kwok.")),
+    ).toEqual([]);
+    expect(real.spec.taints ?? []).toEqual([]);
+    const simulated = nodes.items.filter((n: any) => n.metadata.labels?.type === "kwok");
+    expect(simulated.length).toBe(2);
+    for (const node of simulated) {
+      expect(node.spec.taints).toContainEqual({
+        key: "slipway.dev/simulated",
+        value: "true",
+        effect: "NoSchedule",
+      });
+    }
+    // The node's credentials are its own: the Node authorizer's identity, not the admin's.
+    const csr = await sh("openssl", [
+      "x509",
+      "-noout",
+      "-subject",
+      "-in",
+      path.join(NETWORK.RUN_DIR, "pki", "kubelet.crt"),
+    ]);
+    expect(csr).toMatch(/O\s*=\s*system:nodes, CN\s*=\s*system:node:slipway-real-0/);
+  });
+
+  it("runs a restricted pod from the image built here and serves it by pod IP and Service", async () => {
+    await apply("namespace", {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: {
+        name: NS,
+        labels: { "pod-security.kubernetes.io/enforce": "restricted" },
+      },
+    });
+    await apply("deployment", podinfo("web"));
+    await apply("service", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "web", namespace: NS },
+      spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: "http" }] },
+    });
+    await cluster.kubectl("-n", NS, "rollout", "status", "deployment/web", "--timeout=180s");
+    const pods = await cluster.getJson("pods", "-n", NS, "-l", "app=web");
+    expect(pods.items).toHaveLength(1);
+    const pod = pods.items[0];
+    expect(pod.spec.nodeName).toBe(NETWORK.NODE_NAME);
+    expect(pod.status.containerStatuses[0].imageID).toContain(imageRef("podinfo").split("@")[1]);
+    const byPod = JSON.parse(await getText(`http://${pod.status.podIP}:9898/`));
+    expect(byPod.hostname).toBe(pod.metadata.name);
+    const service = await cluster.getJson("service", "web", "-n", NS);
+    const byService = await waitFor("the Service to answer through kube-proxy", async () =>
+      JSON.parse(await getText(`http://${service.spec.clusterIP}/`)),
+    );
+    expect(byService.hostname).toBe(pod.metadata.name);
+    // Readiness is real: podinfo can be told to fail it, and its endpoint turns unready.
+    await fetch(`http://${pod.status.podIP}:9898/readyz/disable`, { method: "POST" });
+    await waitFor("the endpoint to turn unready", async () => {
+      const slices = await cluster.getJson(
+        "endpointslices",
+        "-n",
+        NS,
+        "-l",
+        "kubernetes.io/service-name=web",
+      );
+      const ready = slices.items
+        .flatMap((s: any) => s.endpoints ?? [])
+        .map((e: any) => e.conditions.ready);
+      if (ready.length !== 1 || ready[0] !== false) throw new Error(`ready: ${ready}`);
+    });
+  });
+
+  it("leaves to kwok only what tolerates the simulated nodes' taint", async () => {
+    await apply(
+      "simulated",
+      podinfo("simulated", {
+        nodeSelector: { type: "kwok" },
+        tolerations: [{ key: "slipway.dev/simulated", operator: "Exists", effect: "NoSchedule" }],
+      }),
+    );
+    await cluster.kubectl("-n", NS, "rollout", "status", "deployment/simulated", "--timeout=120s");
+    const pods = await cluster.getJson("pods", "-n", NS, "-l", "app=simulated");
+    expect(pods.items[0].spec.nodeName).toMatch(/^slipway-node-/);
+    const ip: string = pods.items[0].status.podIP;
+    expect(ip.startsWith("10.244.")).toBe(true);
+    // Nothing answers a kwok pod, and the packet never leaves the machine: the route is unreachable.
+    await expect(sh("ip", ["route", "get", ip])).rejects.toThrow(/No route to host|unreachable/i);
+  });
+
+  it("keeps every cluster range on this machine", async () => {
+    // The snapshot sees the node (the last test's equality could not pass by seeing nothing).
+    const during = await hostSnapshot();
+    expect(during.links).toContain(NETWORK.NODE_BRIDGE);
+    expect(during.processes.some((p) => p.includes("kubelet"))).toBe(true);
+    expect(during.iptables).not.toBe(before.iptables);
+    for (const range of [NETWORK.KWOK_POD_CIDR, NETWORK.KWOK_NODE_CIDR]) {
+      expect(await sh("ip", ["route", "show", "type", "unreachable"])).toContain(range);
+    }
+    expect(await sh("ip", ["route", "get", "10.0.0.200"])).toContain(`dev ${NETWORK.NODE_BRIDGE}`);
+    const guard = await sh("iptables", ["-S", "SLIPWAY-NODE-GUARD"]);
+    for (const range of [
+      NETWORK.NODE_POD_CIDR,
+      NETWORK.SERVICE_CIDR,
+      NETWORK.KWOK_POD_CIDR,
+      NETWORK.KWOK_NODE_CIDR,
+    ]) {
+      expect(guard).toContain(`-d ${range} ! -o ${NETWORK.NODE_BRIDGE}`);
+    }
+  });
+
+  it("is one per host: a second node is refused in one line naming the holder", async () => {
+    const refused = await sh(path.join(ROOT, "scripts", "node.sh"), [
+      "ensure-free",
+      "--cluster",
+      "another",
+    ]).then(
+      () => "",
+      (error: Error) => error.message,
+    );
+    expect(refused).toMatch(/a real node already runs on this host for cluster 'slipway-it-node'/);
+    // Its own cluster is not refused.
+    await sh(path.join(ROOT, "scripts", "node.sh"), ["ensure-free", "--cluster", cluster.name]);
+    const status = await sh(path.join(ROOT, "scripts", "cluster.sh"), [
+      "status",
+      "--name",
+      cluster.name,
+    ]);
+    expect(status).toContain(`running: real node ${NETWORK.NODE_NAME}`);
+  });
+
+  it("puts the host back as it was when the cluster stops", async () => {
+    await cluster.stop();
+    const after = await hostSnapshot();
+    expect(after).toEqual(before);
+  });
+});
