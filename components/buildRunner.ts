@@ -7,6 +7,7 @@ import { VolumeSpec, dnsEgressRule, volumeSource } from "./podBuilding";
 import { BUILDKIT_ROOTLESS_IMAGE } from "./pinnedImages";
 import { ContainerResources } from "./quota";
 import { RegistryEgress } from "./registry";
+import { DEFAULT_BUILDKIT_PORT } from "./vocabulary";
 
 interface CommonArgs {
   /** Namespace of the runner (its own; never a stage). Default "slipway-build". */
@@ -28,7 +29,7 @@ export interface BuildKitArgs extends CommonArgs {
   readonly image?: pulumi.Input<string>;
   /** buildkitd replicas. Default 1 (must be 1 with a PVC cache). */
   readonly replicas?: number;
-  /** mTLS port of the buildkitd Service. Default 1234. */
+  /** mTLS port of buildkitd, its Service and its NetworkPolicy. Default DEFAULT_BUILDKIT_PORT (1234). */
   readonly port?: number;
   /** Local build cache: emptyDir or a PVC. Default emptyDir 20Gi. */
   readonly cache?: VolumeSpec;
@@ -50,6 +51,11 @@ const DEFAULT_RESOURCES: ContainerResources = {
   requests: { cpu: "500m", memory: "1Gi" },
   limits: { cpu: "2", memory: "4Gi" },
 };
+
+/** The one port buildkitd listens on; the NetworkPolicy must admit the same one. */
+function buildkitPort(args: BuildKitArgs): number {
+  return args.port ?? DEFAULT_BUILDKIT_PORT;
+}
 
 /** The Pod Security level each engine truly needs. */
 export function podSecurityLevelFor(engine: BuildRunnerArgs["engine"]): "privileged" | "baseline" {
@@ -122,7 +128,10 @@ export class BuildRunner extends pulumi.ComponentResource {
         spec: {
           podSelector: { matchLabels: podSelector },
           policyTypes: ["Ingress", "Egress"],
-          ingress: args.engine === "buildkit" ? [{ ports: [{ protocol: "TCP", port: 1234 }] }] : [],
+          ingress:
+            args.engine === "buildkit"
+              ? [{ ports: [{ protocol: "TCP", port: buildkitPort(args) }] }]
+              : [],
           egress: pulumi.output(args.registryEgress).apply((target) => [
             dnsEgressRule(),
             {
@@ -177,7 +186,7 @@ export class BuildRunner extends pulumi.ComponentResource {
     podSelector: Record<string, string>,
     serviceAccount: k8s.core.v1.ServiceAccount,
   ) {
-    const port = args.port ?? 1234;
+    const port = buildkitPort(args);
     const cache = args.cache ?? { kind: "emptyDir", size: "20Gi" };
     const resources = args.resources ?? DEFAULT_RESOURCES;
     const image = args.image ?? BUILDKIT_ROOTLESS_IMAGE;

@@ -26,6 +26,7 @@ import {
   peakPods,
   quotaShortfalls,
 } from "./quota";
+import { DEFAULT_BUILDKIT_PORT } from "./vocabulary";
 
 export const CONFIG_NAMESPACE = "slipway";
 
@@ -212,7 +213,7 @@ const buildRunnerSchema = z.discriminatedUnion(
       namespace: dnsLabel().default("slipway-build"),
       image: image().default(BUILDKIT_ROOTLESS_IMAGE),
       replicas: int(1, 10).default(1),
-      port: int(1, 65535).default(1234),
+      port: int(1, 65535).default(DEFAULT_BUILDKIT_PORT),
       cache: volume.default({ kind: "emptyDir", size: "20Gi" }),
       certificateValidityDays: int(1, 825).default(365),
       resources: resources({ cpu: "500m", memory: "1Gi", cpuLimit: "2", memoryLimit: "4Gi" }),
