@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { imageVersion, parseImageReference, pinnedReference } from "./image";
+import { IMAGE_ALLOWED, imageVersion, parseImageReference, pinnedReference } from "./oci/reference";
 import { appLabels, ociAnnotations } from "./labels";
 import { COLORS, Color, blueGreenNames, colorSelector, otherColor } from "./naming";
 import { ROLLING_UPDATE_SURGE } from "./quota";
@@ -189,7 +189,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
     const image = parseImageReference(spec.image);
     if (!image) {
       throw new pulumi.ResourceError(
-        `${name}: ${color}.image ${JSON.stringify(spec.image)} must be pinned by digest (repo@sha256:<64 hex>)`,
+        `${name}: ${color}.image ${JSON.stringify(spec.image)} ${IMAGE_ALLOWED}`,
         this,
       );
     }

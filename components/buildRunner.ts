@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { versionLabel } from "./image";
+import { versionLabel } from "./oci/reference";
 import { appLabels, podSecurityLabels } from "./labels";
 import { MtlsCertificates } from "./mtlsCertificates";
 import { VolumeSpec, dnsEgressRule, volumeSource } from "./podBuilding";

@@ -7,7 +7,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import { z } from "zod";
-import { IMAGE_ALLOWED, parseImageReference } from "./image";
 import { BUILDKIT_ROOTLESS_IMAGE, REGISTRY_IMAGE } from "./pinnedImages";
 import { DNS_LABEL_ALLOWED, SERVICE_NAME_MAX, isDnsLabel } from "./naming";
 import {
@@ -26,6 +25,7 @@ import {
   peakPods,
   quotaShortfalls,
 } from "./quota";
+import { HOST_PATTERN, IMAGE_ALLOWED, parseImageReference } from "./oci/reference";
 import { DEFAULT_BUILDKIT_PORT } from "./vocabulary";
 
 export const CONFIG_NAMESPACE = "slipway";
@@ -72,7 +72,7 @@ const repositoryName = () =>
   );
 const hostPort = () =>
   text('must be a registry host with an optional port, e.g. "127.0.0.1:5000"', (value) =>
-    /^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$/.test(value),
+    HOST_PATTERN.test(value),
   );
 const awsAccountId = () =>
   text("must be a 12-digit AWS account id", (value) => /^[0-9]{12}$/.test(value));

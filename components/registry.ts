@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { versionLabel } from "./image";
+import { versionLabel } from "./oci/reference";
 import { appLabels, podSecurityLabels } from "./labels";
 import { VolumeSpec, volumeSource } from "./podBuilding";
 import { REGISTRY_IMAGE } from "./pinnedImages";

@@ -7,6 +7,7 @@
  * labels into the image config but has no manifest annotations, so kaniko images carry the
  * org.opencontainers.image.* keys as labels only.
  */
+import { isDigest } from "../../components/oci/reference";
 import { CliError } from "../errors";
 
 export interface KanikoValues {
@@ -122,7 +123,7 @@ export function digestFromPod(pod: KanikoPod): string {
     );
   }
   const digest = String(terminated.message ?? "").trim();
-  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) {
+  if (!isDigest(digest)) {
     throw new CliError(
       `kaniko pod ${name} finished without a digest in its termination message (got ${JSON.stringify(digest)})`,
     );

@@ -4,7 +4,13 @@
  * expression the admission point will use over the same pod spec.
  */
 import { PROD_STAGE, Settings } from "./settings";
-import { celRepository, isPinned, parseImage, registryAllowed, registryRegex } from "./image";
+import {
+  DIGEST_SOURCE,
+  PINNED_FORM,
+  isPinned,
+  parseReference,
+} from "../../components/oci/reference";
+import { celRepository, registryAllowed, registryRegex } from "./image";
 import { COLOR_LABEL, Workload, WorkloadKind, containersOf, describe, list } from "./workload";
 
 export type Group = "images" | "resources" | "security" | "reliability" | "metadata";
@@ -56,7 +62,7 @@ function celPerContainer(
   };
 }
 
-const PIN_HINT = "pin it by digest (repo@sha256:<64 hex>)";
+const PIN_HINT = `pin it by digest (${PINNED_FORM})`;
 
 function images(w: Workload) {
   return containersOf(w).map(({ container, path }) => ({
@@ -71,14 +77,14 @@ export const imageDigestRequired: WorkloadRule = {
   description:
     "Blue/green workloads (pods labelled slipway.dev/color) in every stage and every workload in the prod stage run images pinned by digest.",
   cel: celPerContainer(
-    `(variables.podLabels.exists(l, l == '${COLOR_LABEL}') || request.namespace == '${PROD_STAGE}') && !c.image.matches('^[^@]*@sha256:[0-9a-f]{64}$')`,
+    `(variables.podLabels.exists(l, l == '${COLOR_LABEL}') || request.namespace == '${PROD_STAGE}') && !c.image.matches('^[^@]*@${DIGEST_SOURCE}$')`,
     `'image "' + c.image + '" is not pinned by digest, which ' + (variables.podLabels.exists(l, l == '${COLOR_LABEL}') ? 'a blue/green workload' : 'a prod workload') + ' requires; ${PIN_HINT}'`,
   ),
   check(w) {
     if (!(COLOR_LABEL in w.podLabels) && w.namespace !== PROD_STAGE) return [];
     const why = COLOR_LABEL in w.podLabels ? "a blue/green workload" : "a prod workload";
     return images(w)
-      .filter(({ text }) => !isPinned(parseImage(text)))
+      .filter(({ text }) => !isPinned(parseReference(text)))
       .map(
         ({ text, path }) =>
           `${describe(w)}: ${path} "${text}" is not pinned by digest, which ${why} requires; ${PIN_HINT}`,
@@ -97,7 +103,7 @@ export const imageNoLatestTag: WorkloadRule = {
   ),
   check(w) {
     return images(w).flatMap(({ text, path }) => {
-      const image = parseImage(text);
+      const image = parseReference(text);
       if (image.tag === "latest") {
         return [`${describe(w)}: ${path} "${text}" uses the mutable tag "latest"; ${PIN_HINT}`];
       }
@@ -123,7 +129,7 @@ export const imageAllowedRegistry: WorkloadRule = {
   check(w, settings) {
     return images(w)
       .filter(
-        ({ text }) => !registryAllowed(parseImage(text).repository, settings.allowedRegistries),
+        ({ text }) => !registryAllowed(parseReference(text).repository, settings.allowedRegistries),
       )
       .map(
         ({ text, path }) =>
