@@ -7,7 +7,18 @@ import { VolumeSpec, dnsEgressRule, volumeSource } from "./podBuilding";
 import { BUILDKIT_ROOTLESS_IMAGE } from "./pinnedImages";
 import { ContainerResources } from "./quota";
 import { RegistryEgress } from "./registry";
-import { DEFAULT_BUILDKIT_PORT } from "./vocabulary";
+import {
+  APP_COMPONENT_LABEL,
+  APP_NAME_LABEL,
+  BUILD_RUNNER_APP,
+  DEFAULT_BUILD_NAMESPACE,
+  DEFAULT_BUILDKIT_PORT,
+  KANIKO_TEMPLATE_CONFIGMAP,
+  KANIKO_TEMPLATE_KEY,
+  PLATFORM,
+  TLS_NOT_AFTER_ANNOTATION,
+  TYPE_TOKENS,
+} from "./vocabulary";
 
 interface CommonArgs {
   /** Namespace of the runner (its own; never a stage). Default "slipway-build". */
@@ -82,13 +93,13 @@ export class BuildRunner extends pulumi.ComponentResource {
   public readonly jobTemplate?: pulumi.Output<string>;
 
   constructor(name: string, args: BuildRunnerArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("slipway:build:BuildRunner", name, {}, opts);
-    const labels = appLabels({ name: "build-runner", component: args.engine, partOf: "slipway" });
+    super(TYPE_TOKENS.buildRunner, name, {}, opts);
+    const labels = appLabels({ name: BUILD_RUNNER_APP, component: args.engine, partOf: PLATFORM });
     const namespace = new k8s.core.v1.Namespace(
       `${name}-ns`,
       {
         metadata: {
-          name: args.namespace ?? "slipway-build",
+          name: args.namespace ?? DEFAULT_BUILD_NAMESPACE,
           labels: {
             ...labels,
             ...podSecurityLabels(podSecurityLevelFor(args.engine)),
@@ -118,8 +129,8 @@ export class BuildRunner extends pulumi.ComponentResource {
     );
 
     const podSelector = {
-      "app.kubernetes.io/name": "build-runner",
-      "app.kubernetes.io/component": args.engine,
+      [APP_NAME_LABEL]: BUILD_RUNNER_APP,
+      [APP_COMPONENT_LABEL]: args.engine,
     };
     new k8s.networking.v1.NetworkPolicy(
       `${name}-egress`,
@@ -163,8 +174,8 @@ export class BuildRunner extends pulumi.ComponentResource {
       new k8s.core.v1.ConfigMap(
         `${name}-job-template`,
         {
-          metadata: { name: "kaniko-job-template", namespace: ns, labels },
-          data: { "job.json": this.jobTemplate },
+          metadata: { name: KANIKO_TEMPLATE_CONFIGMAP, namespace: ns, labels },
+          data: { [KANIKO_TEMPLATE_KEY]: this.jobTemplate },
         },
         { parent: this },
       );
@@ -272,7 +283,7 @@ export class BuildRunner extends pulumi.ComponentResource {
                 "app.kubernetes.io/version": pulumi.output(image).apply(versionLabel),
               },
               // Roll the pods when the certificates are renewed.
-              annotations: { "slipway.dev/tls-not-after": certificates.notAfter },
+              annotations: { [TLS_NOT_AFTER_ANNOTATION]: certificates.notAfter },
             },
             spec: {
               serviceAccountName: serviceAccount.metadata.name,

@@ -13,6 +13,7 @@ import {
   isRegistryError,
   copyImage,
 } from "./ociDistribution";
+import { PROMOTION_KIND } from "./vocabulary";
 
 // Plain bindings of what the provider calls in other modules: Pulumi serializes the provider's
 // code, and a binding captures the function itself rather than its whole module object (which
@@ -25,9 +26,6 @@ const TAG = TAG_PATTERN;
 const copy = copyImage;
 const Client = RegistryClient;
 const isRegistryFailure = isRegistryError;
-
-/** Marks ImagePromotion resources among all dynamic resources (the policy pack looks for it). */
-export const PROMOTION_KIND = "slipway:ImagePromotion";
 
 /** The promotion record a stack exports: what was copied where, and when. */
 export interface PromotionRecord {

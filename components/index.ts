@@ -17,3 +17,4 @@ export * from "./registry";
 export * from "./releasePromotion";
 export * from "./stagedNamespaces";
 export * from "./tls";
+export * from "./vocabulary";

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ImagePromotion, PromotionRecord } from "./imagePromotion";
 import { IMAGE_ALLOWED, parseImageReference, shortDigest, splitRepository } from "./oci/reference";
 import { RegistryCredentials } from "./ociDistribution";
+import { TYPE_TOKENS } from "./vocabulary";
 
 /** One entry of a pre-production stack's `releaseRecord` output: what it runs, by digest. */
 export interface ReleaseEntry {
@@ -104,7 +105,7 @@ export class ReleasePromotion extends pulumi.ComponentResource {
   public readonly mirrored: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: ReleasePromotionArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("slipway:promotion:ReleasePromotion", name, {}, opts);
+    super(TYPE_TOKENS.releasePromotion, name, {}, opts);
     const mirrorImages = args.mirrorImages ?? [];
     const prefix = args.mirrorPrefix ?? "mirror";
     if (mirrorImages.length > 0 && args.mirrorHost === undefined) {

@@ -8,6 +8,12 @@
  * org.opencontainers.image.* keys as labels only.
  */
 import { isDigest } from "../../components/oci/reference";
+import {
+  OCI_CREATED_ANNOTATION,
+  OCI_REVISION_ANNOTATION,
+  OCI_SOURCE_ANNOTATION,
+  OCI_VERSION_ANNOTATION,
+} from "../../components/vocabulary";
 import { CliError } from "../errors";
 
 export interface KanikoValues {
@@ -64,10 +70,10 @@ export function renderKanikoJob(template: string, values: KanikoValues): KanikoJ
   const fill: Record<string, string | undefined> = {
     CONTEXT: values.context,
     DESTINATION: values.destination,
-    REVISION: m["org.opencontainers.image.revision"],
-    CREATED: m["org.opencontainers.image.created"],
-    VERSION: m["org.opencontainers.image.version"],
-    SOURCE: m["org.opencontainers.image.source"],
+    REVISION: m[OCI_REVISION_ANNOTATION],
+    CREATED: m[OCI_CREATED_ANNOTATION],
+    VERSION: m[OCI_VERSION_ANNOTATION],
+    SOURCE: m[OCI_SOURCE_ANNOTATION],
   };
   const rendered = template.replace(PLACEHOLDER, (all, key: string) => {
     const value = fill[key];

@@ -3,6 +3,13 @@
  * (manifest) with the same keys, and the tag it is pushed under. Pure functions.
  */
 import { TAG_PATTERN } from "../../components/oci/reference";
+import {
+  OCI_CREATED_ANNOTATION,
+  OCI_REVISION_ANNOTATION,
+  OCI_SOURCE_ANNOTATION,
+  OCI_TITLE_ANNOTATION,
+  OCI_VERSION_ANNOTATION,
+} from "../../components/vocabulary";
 import { CliError } from "../errors";
 
 export interface SourceInfo {
@@ -60,11 +67,11 @@ export function imageTag(version: string | undefined, revision: string): string 
 /** The org.opencontainers.image.* keys, used both as config labels and manifest annotations. */
 export function imageMetadata(info: SourceInfo): Record<string, string> {
   return {
-    "org.opencontainers.image.created": createdTimestamp(info.sourceDateEpoch),
-    "org.opencontainers.image.revision": info.revision,
-    "org.opencontainers.image.source": info.source,
-    "org.opencontainers.image.title": info.title,
-    "org.opencontainers.image.version": info.version,
+    [OCI_CREATED_ANNOTATION]: createdTimestamp(info.sourceDateEpoch),
+    [OCI_REVISION_ANNOTATION]: info.revision,
+    [OCI_SOURCE_ANNOTATION]: info.source,
+    [OCI_TITLE_ANNOTATION]: info.title,
+    [OCI_VERSION_ANNOTATION]: info.version,
   };
 }
 

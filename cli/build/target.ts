@@ -42,9 +42,6 @@ export type BuildTarget =
     })
   | (TargetCommon & { readonly engine: "kaniko" });
 
-/** Name of the ConfigMap holding the kaniko Job template (components/buildRunner.ts). */
-export const KANIKO_TEMPLATE_CONFIGMAP = "kaniko-job-template";
-
 /**
  * Registries reached over plain HTTP: loopback ones (as Docker treats them) and slipway's
  * in-cluster registry, which serves HTTP on its ClusterIP Service. Everything else is HTTPS.

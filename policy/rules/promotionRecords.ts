@@ -7,12 +7,10 @@
  * the copy has run, and their `digest` output once it has.
  */
 import { parseImageReference } from "../../components/oci/reference";
+import { PROMOTION_KIND } from "../../components/vocabulary";
 import { PROD_STAGE } from "./settings";
 import type { StackResource, StackRule } from "./stackRules";
 import { containersOf, describe, workloadOfResource } from "./workload";
-
-/** The `kind` input every ImagePromotion carries (components/imagePromotion.ts PROMOTION_KIND). */
-export const PROMOTION_KIND = "slipway:ImagePromotion";
 
 /** `repository@sha256:<hex>` split in two; undefined for an image not pinned by digest. */
 export function splitPinned(image: unknown): { repository: string; digest: string } | undefined {

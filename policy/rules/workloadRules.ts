@@ -10,8 +10,18 @@ import {
   isPinned,
   parseReference,
 } from "../../components/oci/reference";
+import {
+  APP_MANAGED_BY_LABEL,
+  APP_NAME_LABEL,
+  APP_PART_OF_LABEL,
+  APP_VERSION_LABEL,
+  BUILD_RUNNER_APP,
+  COLOR_LABEL,
+  OCI_CREATED_ANNOTATION,
+  OCI_REVISION_ANNOTATION,
+} from "../../components/vocabulary";
 import { celRepository, registryAllowed, registryRegex } from "./image";
-import { COLOR_LABEL, Workload, WorkloadKind, containersOf, describe, list } from "./workload";
+import { Workload, WorkloadKind, containersOf, describe, list } from "./workload";
 
 export type Group = "images" | "resources" | "security" | "reliability" | "metadata";
 
@@ -74,8 +84,7 @@ function images(w: Workload) {
 export const imageDigestRequired: WorkloadRule = {
   name: "image-digest-required",
   group: "images",
-  description:
-    "Blue/green workloads (pods labelled slipway.dev/color) in every stage and every workload in the prod stage run images pinned by digest.",
+  description: `Blue/green workloads (pods labelled ${COLOR_LABEL}) in every stage and every workload in the prod stage run images pinned by digest.`,
   cel: celPerContainer(
     `(variables.podLabels.exists(l, l == '${COLOR_LABEL}') || request.namespace == '${PROD_STAGE}') && !c.image.matches('^[^@]*@${DIGEST_SOURCE}$')`,
     `'image "' + c.image + '" is not pinned by digest, which ' + (variables.podLabels.exists(l, l == '${COLOR_LABEL}') ? 'a blue/green workload' : 'a prod workload') + ' requires; ${PIN_HINT}'`,
@@ -515,10 +524,10 @@ export const prodReplicas: WorkloadRule = {
 };
 
 export const RECOMMENDED_LABELS = [
-  "app.kubernetes.io/name",
-  "app.kubernetes.io/version",
-  "app.kubernetes.io/part-of",
-  "app.kubernetes.io/managed-by",
+  APP_NAME_LABEL,
+  APP_VERSION_LABEL,
+  APP_PART_OF_LABEL,
+  APP_MANAGED_BY_LABEL,
 ] as const;
 
 export const recommendedLabels: WorkloadRule = {
@@ -538,10 +547,7 @@ export const recommendedLabels: WorkloadRule = {
   },
 };
 
-export const OCI_ANNOTATIONS = [
-  "org.opencontainers.image.revision",
-  "org.opencontainers.image.created",
-] as const;
+export const OCI_ANNOTATIONS = [OCI_REVISION_ANNOTATION, OCI_CREATED_ANNOTATION] as const;
 
 export const ociAnnotations: WorkloadRule = {
   name: "oci-annotations",
@@ -588,7 +594,7 @@ export const WORKLOAD_RULES: readonly WorkloadRule[] = [
 export function isBuildRunner(w: Workload, settings: Settings): boolean {
   return (
     w.namespace === settings.buildRunnerNamespace &&
-    w.podLabels["app.kubernetes.io/name"] === "build-runner"
+    w.podLabels[APP_NAME_LABEL] === BUILD_RUNNER_APP
   );
 }
 
