@@ -1,9 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { imageVersion, parseImageReference, pinnedReference } from "./image";
+import { IMAGE_ALLOWED, imageVersion, parseImageReference, pinnedReference } from "./oci/reference";
 import { appLabels, ociAnnotations } from "./labels";
 import { COLORS, Color, blueGreenNames, colorSelector, otherColor } from "./naming";
 import { ROLLING_UPDATE_SURGE } from "./quota";
+import { ACTIVE_COLOR_ANNOTATION, PLATFORM, ROLE_LABEL, TYPE_TOKENS } from "./vocabulary";
 
 /**
  * The Deployments and Services of a blue/green service are the code's alone. A hand edit
@@ -22,7 +23,7 @@ export interface ColorArgs {
   readonly revision?: string;
   /** Build time of the image, RFC 3339 (org.opencontainers.image.created). Default: unknown, no annotation. */
   readonly created?: string;
-  /** Extra pod labels (slipway.dev/ keys, never in a selector). */
+  /** Extra pod labels (keys under SLIPWAY_KEY_PREFIX, never in a selector). */
   readonly podLabels?: Readonly<Record<string, string>>;
 }
 
@@ -78,10 +79,10 @@ export class BlueGreenService extends pulumi.ComponentResource {
   public readonly disruptionBudget: k8s.policy.v1.PodDisruptionBudget;
 
   constructor(name: string, args: BlueGreenServiceArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("slipway:k8s:BlueGreenService", name, {}, opts);
+    super(TYPE_TOKENS.blueGreenService, name, {}, opts);
     const preStop = args.preStopSleepSeconds ?? 5;
     const grace = args.terminationGracePeriodSeconds ?? 30;
-    const partOf = args.partOf ?? "slipway";
+    const partOf = args.partOf ?? PLATFORM;
     const idle = otherColor(args.activeColor);
 
     if (args[args.activeColor].replicas < 1) {
@@ -116,8 +117,8 @@ export class BlueGreenService extends pulumi.ComponentResource {
         metadata: {
           name: names.live,
           namespace: args.namespace,
-          labels: { ...serviceLabels, "slipway.dev/role": "live" },
-          annotations: { ...OWNED_BY_CODE, "slipway.dev/active-color": args.activeColor },
+          labels: { ...serviceLabels, [ROLE_LABEL]: "live" },
+          annotations: { ...OWNED_BY_CODE, [ACTIVE_COLOR_ANNOTATION]: args.activeColor },
         },
         spec: {
           type: "ClusterIP",
@@ -134,7 +135,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
         metadata: {
           name: names.preview,
           namespace: args.namespace,
-          labels: { ...serviceLabels, "slipway.dev/role": "preview" },
+          labels: { ...serviceLabels, [ROLE_LABEL]: "preview" },
           // The idle color may be scaled to 0, and a Service with no ready endpoints would never
           // pass the provider's await.
           annotations: { ...OWNED_BY_CODE, "pulumi.com/skipAwait": "true" },
@@ -189,7 +190,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
     const image = parseImageReference(spec.image);
     if (!image) {
       throw new pulumi.ResourceError(
-        `${name}: ${color}.image ${JSON.stringify(spec.image)} must be pinned by digest (repo@sha256:<64 hex>)`,
+        `${name}: ${color}.image ${JSON.stringify(spec.image)} ${IMAGE_ALLOWED}`,
         this,
       );
     }

@@ -1,12 +1,24 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { versionLabel } from "./image";
+import { versionLabel } from "./oci/reference";
 import { appLabels, podSecurityLabels } from "./labels";
 import { MtlsCertificates } from "./mtlsCertificates";
 import { VolumeSpec, dnsEgressRule, volumeSource } from "./podBuilding";
 import { BUILDKIT_ROOTLESS_IMAGE } from "./pinnedImages";
 import { ContainerResources } from "./quota";
 import { RegistryEgress } from "./registry";
+import {
+  APP_COMPONENT_LABEL,
+  APP_NAME_LABEL,
+  BUILD_RUNNER_APP,
+  DEFAULT_BUILD_NAMESPACE,
+  DEFAULT_BUILDKIT_PORT,
+  KANIKO_TEMPLATE_CONFIGMAP,
+  KANIKO_TEMPLATE_KEY,
+  PLATFORM,
+  TLS_NOT_AFTER_ANNOTATION,
+  TYPE_TOKENS,
+} from "./vocabulary";
 
 interface CommonArgs {
   /** Namespace of the runner (its own; never a stage). Default "slipway-build". */
@@ -28,7 +40,7 @@ export interface BuildKitArgs extends CommonArgs {
   readonly image?: pulumi.Input<string>;
   /** buildkitd replicas. Default 1 (must be 1 with a PVC cache). */
   readonly replicas?: number;
-  /** mTLS port of the buildkitd Service. Default 1234. */
+  /** mTLS port of buildkitd, its Service and its NetworkPolicy. Default DEFAULT_BUILDKIT_PORT (1234). */
   readonly port?: number;
   /** Local build cache: emptyDir or a PVC. Default emptyDir 20Gi. */
   readonly cache?: VolumeSpec;
@@ -50,6 +62,11 @@ const DEFAULT_RESOURCES: ContainerResources = {
   requests: { cpu: "500m", memory: "1Gi" },
   limits: { cpu: "2", memory: "4Gi" },
 };
+
+/** The one port buildkitd listens on; the NetworkPolicy must admit the same one. */
+function buildkitPort(args: BuildKitArgs): number {
+  return args.port ?? DEFAULT_BUILDKIT_PORT;
+}
 
 /** The Pod Security level each engine truly needs. */
 export function podSecurityLevelFor(engine: BuildRunnerArgs["engine"]): "privileged" | "baseline" {
@@ -76,13 +93,13 @@ export class BuildRunner extends pulumi.ComponentResource {
   public readonly jobTemplate?: pulumi.Output<string>;
 
   constructor(name: string, args: BuildRunnerArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("slipway:build:BuildRunner", name, {}, opts);
-    const labels = appLabels({ name: "build-runner", component: args.engine, partOf: "slipway" });
+    super(TYPE_TOKENS.buildRunner, name, {}, opts);
+    const labels = appLabels({ name: BUILD_RUNNER_APP, component: args.engine, partOf: PLATFORM });
     const namespace = new k8s.core.v1.Namespace(
       `${name}-ns`,
       {
         metadata: {
-          name: args.namespace ?? "slipway-build",
+          name: args.namespace ?? DEFAULT_BUILD_NAMESPACE,
           labels: {
             ...labels,
             ...podSecurityLabels(podSecurityLevelFor(args.engine)),
@@ -112,8 +129,8 @@ export class BuildRunner extends pulumi.ComponentResource {
     );
 
     const podSelector = {
-      "app.kubernetes.io/name": "build-runner",
-      "app.kubernetes.io/component": args.engine,
+      [APP_NAME_LABEL]: BUILD_RUNNER_APP,
+      [APP_COMPONENT_LABEL]: args.engine,
     };
     new k8s.networking.v1.NetworkPolicy(
       `${name}-egress`,
@@ -122,7 +139,10 @@ export class BuildRunner extends pulumi.ComponentResource {
         spec: {
           podSelector: { matchLabels: podSelector },
           policyTypes: ["Ingress", "Egress"],
-          ingress: args.engine === "buildkit" ? [{ ports: [{ protocol: "TCP", port: 1234 }] }] : [],
+          ingress:
+            args.engine === "buildkit"
+              ? [{ ports: [{ protocol: "TCP", port: buildkitPort(args) }] }]
+              : [],
           egress: pulumi.output(args.registryEgress).apply((target) => [
             dnsEgressRule(),
             {
@@ -154,8 +174,8 @@ export class BuildRunner extends pulumi.ComponentResource {
       new k8s.core.v1.ConfigMap(
         `${name}-job-template`,
         {
-          metadata: { name: "kaniko-job-template", namespace: ns, labels },
-          data: { "job.json": this.jobTemplate },
+          metadata: { name: KANIKO_TEMPLATE_CONFIGMAP, namespace: ns, labels },
+          data: { [KANIKO_TEMPLATE_KEY]: this.jobTemplate },
         },
         { parent: this },
       );
@@ -177,7 +197,7 @@ export class BuildRunner extends pulumi.ComponentResource {
     podSelector: Record<string, string>,
     serviceAccount: k8s.core.v1.ServiceAccount,
   ) {
-    const port = args.port ?? 1234;
+    const port = buildkitPort(args);
     const cache = args.cache ?? { kind: "emptyDir", size: "20Gi" };
     const resources = args.resources ?? DEFAULT_RESOURCES;
     const image = args.image ?? BUILDKIT_ROOTLESS_IMAGE;
@@ -263,7 +283,7 @@ export class BuildRunner extends pulumi.ComponentResource {
                 "app.kubernetes.io/version": pulumi.output(image).apply(versionLabel),
               },
               // Roll the pods when the certificates are renewed.
-              annotations: { "slipway.dev/tls-not-after": certificates.notAfter },
+              annotations: { [TLS_NOT_AFTER_ANNOTATION]: certificates.notAfter },
             },
             spec: {
               serviceAccountName: serviceAccount.metadata.name,

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { TYPE_TOKENS } from "./vocabulary";
 
 export interface ExistingClusterArgs {
   readonly kind: "existing";
@@ -84,7 +85,7 @@ export class Cluster extends pulumi.ComponentResource {
   public readonly privateSubnetCidrs?: pulumi.Output<string[]>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("slipway:cluster:Cluster", name, {}, opts);
+    super(TYPE_TOKENS.cluster, name, {}, opts);
     if (args.kind === "existing") {
       this.kubeconfig = pulumi.secret(pulumi.output(args.kubeconfig));
       this.provider = new k8s.Provider(

@@ -7,7 +7,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import { z } from "zod";
-import { IMAGE_ALLOWED, parseImageReference } from "./image";
 import { BUILDKIT_ROOTLESS_IMAGE, REGISTRY_IMAGE } from "./pinnedImages";
 import { DNS_LABEL_ALLOWED, SERVICE_NAME_MAX, isDnsLabel } from "./naming";
 import {
@@ -26,6 +25,13 @@ import {
   peakPods,
   quotaShortfalls,
 } from "./quota";
+import { HOST_PATTERN, IMAGE_ALLOWED, parseImageReference } from "./oci/reference";
+import {
+  DEFAULT_BUILD_NAMESPACE,
+  DEFAULT_BUILDKIT_PORT,
+  PLATFORM,
+  SLIPWAY_KEY_PREFIX,
+} from "./vocabulary";
 
 export const CONFIG_NAMESPACE = "slipway";
 
@@ -71,7 +77,7 @@ const repositoryName = () =>
   );
 const hostPort = () =>
   text('must be a registry host with an optional port, e.g. "127.0.0.1:5000"', (value) =>
-    /^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$/.test(value),
+    HOST_PATTERN.test(value),
   );
 const awsAccountId = () =>
   text("must be a 12-digit AWS account id", (value) => /^[0-9]{12}$/.test(value));
@@ -209,17 +215,17 @@ const buildRunnerSchema = z.discriminatedUnion(
   [
     strict({
       engine: z.literal("buildkit"),
-      namespace: dnsLabel().default("slipway-build"),
+      namespace: dnsLabel().default(DEFAULT_BUILD_NAMESPACE),
       image: image().default(BUILDKIT_ROOTLESS_IMAGE),
       replicas: int(1, 10).default(1),
-      port: int(1, 65535).default(1234),
+      port: int(1, 65535).default(DEFAULT_BUILDKIT_PORT),
       cache: volume.default({ kind: "emptyDir", size: "20Gi" }),
       certificateValidityDays: int(1, 825).default(365),
       resources: resources({ cpu: "500m", memory: "1Gi", cpuLimit: "2", memoryLimit: "4Gi" }),
     }),
     strict({
       engine: z.literal("kaniko"),
-      namespace: dnsLabel().default("slipway-build"),
+      namespace: dnsLabel().default(DEFAULT_BUILD_NAMESPACE),
       /** The maintained fork's executor, pinned by a digest you verified (no default: see pinnedImages.ts). */
       image: image(),
       /** Cache repository for --cache-repo. Default: "<first repository>-cache". */
@@ -251,6 +257,14 @@ const stageSchema = strict({
   protect: z.boolean().default(false),
 });
 
+/** A label key slipway owns: its prefix, then a label name. */
+function isSlipwayLabelKey(key: string): boolean {
+  return (
+    key.startsWith(SLIPWAY_KEY_PREFIX) &&
+    /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/.test(key.slice(SLIPWAY_KEY_PREFIX.length))
+  );
+}
+
 const colorSchema = strict({
   image: image(),
   replicas: int(0, 100),
@@ -262,15 +276,15 @@ const colorSchema = strict({
   revision: gitRevision().optional(),
   created: timestamp().optional(),
   /**
-   * Extra pod labels under slipway.dev/ (never part of a selector). The embedded cluster's test
-   * hook `slipway.dev/test-unready` keeps such pods unready.
+   * Extra pod labels under SLIPWAY_KEY_PREFIX (never part of a selector). The embedded cluster's
+   * test hook TEST_UNREADY_LABEL (components/vocabulary.ts) keeps such pods unready.
    */
   podLabels: z
     .record(z.string(), z.string({ error: () => "must be a string" }))
     .superRefine((labels, ctx) => {
       for (const [key, value] of Object.entries(labels)) {
-        if (!/^slipway\.dev\/[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/.test(key)) {
-          const message = 'must be a label key under "slipway.dev/" such as "slipway.dev/canary"';
+        if (!isSlipwayLabelKey(key)) {
+          const message = `must be a label key under "${SLIPWAY_KEY_PREFIX}" such as "${SLIPWAY_KEY_PREFIX}canary"`;
           ctx.addIssue({ code: "custom", path: [key], input: key, message });
         } else if (!/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(value)) {
           const message = "must be a label value of at most 63 letters, digits, '-', '_' or '.'";
@@ -321,7 +335,7 @@ const serviceSchema = strict({
   preStopSleepSeconds: int(0, 300).default(5),
   terminationGracePeriodSeconds: int(1, 3600).default(30),
   env: z.record(z.string(), z.string()).default({}),
-  partOf: dnsLabel().default("slipway"),
+  partOf: dnsLabel().default(PLATFORM),
   /** Seconds the old color stays at full size after a switch (instant rollback), like Argo Rollouts' scaleDownDelaySeconds. */
   scaleDownDelaySeconds: int(0, 86400).default(30),
   /** How long an `up` waits for a color's rollout before the release fails. */

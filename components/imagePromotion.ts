@@ -1,5 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import { parseImageReference } from "./image";
+import {
+  HOST_PATTERN,
+  REPOSITORY_PATH_PATTERN,
+  TAG_PATTERN,
+  parseImageReference,
+  splitRepository,
+} from "./oci/reference";
 import {
   CopyRequest,
   RegistryClient,
@@ -7,17 +13,19 @@ import {
   isRegistryError,
   copyImage,
 } from "./ociDistribution";
+import { PROMOTION_KIND } from "./vocabulary";
 
 // Plain bindings of what the provider calls in other modules: Pulumi serializes the provider's
 // code, and a binding captures the function itself rather than its whole module object (which
 // some module loaders, vitest's for one, make unserializable).
 const parseReference = parseImageReference;
+const toLocation = splitRepository;
+const HOST = HOST_PATTERN;
+const REPOSITORY_PATH = REPOSITORY_PATH_PATTERN;
+const TAG = TAG_PATTERN;
 const copy = copyImage;
 const Client = RegistryClient;
 const isRegistryFailure = isRegistryError;
-
-/** Marks ImagePromotion resources among all dynamic resources (the policy pack looks for it). */
-export const PROMOTION_KIND = "slipway:ImagePromotion";
 
 /** The promotion record a stack exports: what was copied where, and when. */
 export interface PromotionRecord {
@@ -29,30 +37,6 @@ export interface PromotionRecord {
   /** RFC 3339 time of the copy. */
   readonly promotedAt: string;
 }
-
-export interface RepositoryLocation {
-  readonly host: string;
-  readonly repository: string;
-}
-
-/**
- * host and path of a repository reference. As in Docker: the first component is a host when it
- * has a "." or ":" or is "localhost"; otherwise the reference is on Docker Hub.
- */
-export function splitRepository(reference: string): RepositoryLocation {
-  const slash = reference.indexOf("/");
-  const first = slash < 0 ? "" : reference.slice(0, slash);
-  if (first && (first.includes(".") || first.includes(":") || first === "localhost")) {
-    return { host: first, repository: reference.slice(slash + 1) };
-  }
-  const repository = reference.includes("/") ? reference : `library/${reference}`;
-  return { host: "docker.io", repository };
-}
-
-const REPOSITORY_PATH =
-  /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-const HOST = /^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 export interface PromotionSpec {
   /** `host/repository[:tag]@sha256:<64 hex>` in the source (pre-production) registry. */
@@ -74,7 +58,7 @@ export function promotionProblems(spec: PromotionSpec): { property: string; reas
     });
   }
   const destination =
-    typeof spec.destination === "string" ? splitRepository(spec.destination) : undefined;
+    typeof spec.destination === "string" ? toLocation(spec.destination) : undefined;
   if (
     !destination ||
     spec.destination.includes("@") ||
@@ -94,7 +78,7 @@ export function promotionProblems(spec: PromotionSpec): { property: string; reas
   ) {
     problems.push({
       property: "tag",
-      reason: `tag ${JSON.stringify(spec.tag)} must be a version or git SHA tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}), never "latest"`,
+      reason: `tag ${JSON.stringify(spec.tag)} must be a version or git SHA tag (${TAG.source.slice(1, -1)}), never "latest"`,
     });
   }
   return problems;
@@ -143,8 +127,8 @@ interface PromotionOutputs extends PromotionInputs {
 /** What `copyImage` needs for a promotion. */
 export function copyRequest(inputs: PromotionInputs): CopyRequest {
   const source = parseReference(inputs.source)!;
-  const from = splitRepository(source.repository);
-  const to = splitRepository(inputs.destination);
+  const from = toLocation(source.repository);
+  const to = toLocation(inputs.destination);
   return {
     source: {
       ...from,

@@ -1,6 +1,14 @@
 /** Recommended Kubernetes labels and OCI annotations, built in one place. */
-
-export const MANAGED_BY = "pulumi";
+import {
+  APP_COMPONENT_LABEL,
+  APP_MANAGED_BY_LABEL,
+  APP_NAME_LABEL,
+  APP_PART_OF_LABEL,
+  APP_VERSION_LABEL,
+  MANAGED_BY,
+  OCI_CREATED_ANNOTATION,
+  OCI_REVISION_ANNOTATION,
+} from "./vocabulary";
 
 export interface AppLabels {
   readonly name: string;
@@ -12,19 +20,19 @@ export interface AppLabels {
 /** The app.kubernetes.io/* labels every slipway object carries. */
 export function appLabels(app: AppLabels): Record<string, string> {
   return {
-    "app.kubernetes.io/name": app.name,
-    ...(app.version ? { "app.kubernetes.io/version": app.version } : {}),
-    ...(app.component ? { "app.kubernetes.io/component": app.component } : {}),
-    "app.kubernetes.io/part-of": app.partOf,
-    "app.kubernetes.io/managed-by": MANAGED_BY,
+    [APP_NAME_LABEL]: app.name,
+    ...(app.version ? { [APP_VERSION_LABEL]: app.version } : {}),
+    ...(app.component ? { [APP_COMPONENT_LABEL]: app.component } : {}),
+    [APP_PART_OF_LABEL]: app.partOf,
+    [APP_MANAGED_BY_LABEL]: MANAGED_BY,
   };
 }
 
 /** OCI image annotations copied onto pod templates so a running pod names its source. */
 export function ociAnnotations(revision?: string, created?: string): Record<string, string> {
   return {
-    ...(revision ? { "org.opencontainers.image.revision": revision } : {}),
-    ...(created ? { "org.opencontainers.image.created": created } : {}),
+    ...(revision ? { [OCI_REVISION_ANNOTATION]: revision } : {}),
+    ...(created ? { [OCI_CREATED_ANNOTATION]: created } : {}),
   };
 }
 

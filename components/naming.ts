@@ -1,4 +1,5 @@
 /** Kubernetes naming rules and the names slipway derives for its objects. */
+import { APP_NAME_LABEL, COLOR_LABEL } from "./vocabulary";
 
 export const DNS_LABEL_MAX = 63;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -29,10 +30,7 @@ export function blueGreenNames(service: string) {
 /** The longest service name whose derived names ("<name>-preview", "<name>-green") still fit. */
 export const SERVICE_NAME_MAX = DNS_LABEL_MAX - "-preview".length;
 
-/** The pod label that says which color a pod belongs to. */
-export const COLOR_LABEL = "slipway.dev/color";
-
 /** Selector labels of a blue/green color. Exactly these two keys, never changed after creation. */
 export function colorSelector(service: string, color: Color): Record<string, string> {
-  return { "app.kubernetes.io/name": service, [COLOR_LABEL]: color };
+  return { [APP_NAME_LABEL]: service, [COLOR_LABEL]: color };
 }

@@ -8,6 +8,7 @@
 import type * as Crypto from "node:crypto";
 import type * as Http from "node:http";
 import type { Readable } from "node:stream";
+import { isDigest as isDigestReference } from "./oci/reference";
 
 // Node's built-in modules are looked up where they are used, not imported: the promotion
 // provider's code is serialized as source text by Pulumi, which cannot capture every loader's
@@ -81,11 +82,8 @@ export function isRegistryError(error: unknown): error is RegistryError {
 // ---------------------------------------------------------------------------------------------
 // Pure helpers.
 
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-
-export function isDigest(value: string): boolean {
-  return DIGEST.test(value);
-}
+// A plain binding (see above): the serialized provider captures the function, not the module.
+const isDigest = isDigestReference;
 
 export function sha256Digest(bytes: Buffer | Uint8Array): string {
   return "sha256:" + createHash("sha256").update(bytes).digest("hex");

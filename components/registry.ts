@@ -1,11 +1,12 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { versionLabel } from "./image";
+import { versionLabel } from "./oci/reference";
 import { appLabels, podSecurityLabels } from "./labels";
 import { VolumeSpec, volumeSource } from "./podBuilding";
 import { REGISTRY_IMAGE } from "./pinnedImages";
 import { ContainerResources } from "./quota";
+import { APP_COMPONENT_LABEL, APP_NAME_LABEL, PLATFORM, TYPE_TOKENS } from "./vocabulary";
 
 /** Where build runners must be allowed to send traffic to reach the registry. */
 export interface RegistryEgress {
@@ -78,7 +79,7 @@ export class Registry extends pulumi.ComponentResource {
   public readonly pushRoleArn?: pulumi.Output<string>;
 
   constructor(name: string, args: RegistryArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("slipway:registry:Registry", name, {}, opts);
+    super(TYPE_TOKENS.registry, name, {}, opts);
     let host: pulumi.Output<string>;
     let egress: pulumi.Output<RegistryEgress>;
     switch (args.kind) {
@@ -122,10 +123,10 @@ export class Registry extends pulumi.ComponentResource {
       requests: { cpu: "100m", memory: "128Mi" },
       limits: { cpu: "500m", memory: "512Mi" },
     };
-    const labels = appLabels({ name: "registry", component: "registry", partOf: "slipway" });
+    const labels = appLabels({ name: "registry", component: "registry", partOf: PLATFORM });
     const selector = {
-      "app.kubernetes.io/name": "registry",
-      "app.kubernetes.io/component": "registry",
+      [APP_NAME_LABEL]: "registry",
+      [APP_COMPONENT_LABEL]: "registry",
     };
     const namespace = new k8s.core.v1.Namespace(
       `${name}-ns`,

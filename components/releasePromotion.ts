@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { parseImageReference } from "./image";
-import { ImagePromotion, PromotionRecord, splitRepository } from "./imagePromotion";
+import { ImagePromotion, PromotionRecord } from "./imagePromotion";
+import { IMAGE_ALLOWED, parseImageReference, shortDigest, splitRepository } from "./oci/reference";
 import { RegistryCredentials } from "./ociDistribution";
+import { TYPE_TOKENS } from "./vocabulary";
 
 /** One entry of a pre-production stack's `releaseRecord` output: what it runs, by digest. */
 export interface ReleaseEntry {
@@ -23,10 +24,7 @@ export interface PromotionTarget {
 /** Splits a production image reference (`host/repository[:tag]@sha256:...`) into its target. */
 export function promotionTarget(image: string): PromotionTarget {
   const parsed = parseImageReference(image);
-  if (!parsed)
-    throw new Error(
-      `image ${JSON.stringify(image)} must be pinned by digest (repo@sha256:<64 hex>)`,
-    );
+  if (!parsed) throw new Error(`image ${JSON.stringify(image)} ${IMAGE_ALLOWED}`);
   return { destination: parsed.repository, tag: parsed.tag, digest: parsed.digest };
 }
 
@@ -55,11 +53,7 @@ export function promotionSource(
 /** The repository a third-party image is mirrored to: `<prefix>/<its repository path>`. */
 export function mirrorRepository(image: string, prefix: string): string {
   const parsed = parseImageReference(image);
-  if (!parsed) {
-    throw new Error(
-      `image ${JSON.stringify(image)} must be pinned by digest (repo@sha256:<64 hex>)`,
-    );
-  }
+  if (!parsed) throw new Error(`image ${JSON.stringify(image)} ${IMAGE_ALLOWED}`);
   return `${prefix}/${splitRepository(parsed.repository).repository}`;
 }
 
@@ -111,7 +105,7 @@ export class ReleasePromotion extends pulumi.ComponentResource {
   public readonly mirrored: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: ReleasePromotionArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("slipway:promotion:ReleasePromotion", name, {}, opts);
+    super(TYPE_TOKENS.releasePromotion, name, {}, opts);
     const mirrorImages = args.mirrorImages ?? [];
     const prefix = args.mirrorPrefix ?? "mirror";
     if (mirrorImages.length > 0 && args.mirrorHost === undefined) {
@@ -181,7 +175,7 @@ export class ReleasePromotion extends pulumi.ComponentResource {
 /** A stable, readable resource name for a target: the repository's last segment and the digest's start. */
 export function promotionName(target: PromotionTarget): string {
   const last = target.destination.split("/").pop() ?? "image";
-  return `${last}-${target.digest.slice("sha256:".length, "sha256:".length + 12)}`;
+  return `${last}-${shortDigest(target.digest)}`;
 }
 
 /** What a stack runs live, per service: the active color's image. Exported as `releaseRecord`. */

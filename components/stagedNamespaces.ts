@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { appLabels, podSecurityLabels } from "./labels";
 import { dnsEgressRule } from "./podBuilding";
+import { PLATFORM, STAGE_LABEL, TYPE_TOKENS } from "./vocabulary";
 
 export interface StageArgs {
   /** Stage name; also the namespace name (a DNS-1123 label). */
@@ -38,7 +39,7 @@ export interface StagedNamespacesArgs {
   /**
    * Opt-in (default none): ValidatingAdmissionPolicies and their bindings to deploy with the
    * stages, e.g. `admissionObjects(settings)` of policy/rules/admission.ts, whose bindings select
-   * the namespaces by the slipway.dev/stage label every stage here carries. They are
+   * the namespaces by the STAGE_LABEL (components/vocabulary.ts) every stage here carries. They are
    * cluster-scoped: give them to one StagedNamespaces per cluster.
    */
   readonly admissionPolicies?: readonly AdmissionPolicyObject[];
@@ -74,8 +75,8 @@ export class StagedNamespaces extends pulumi.ComponentResource {
   public readonly admissionPolicies: readonly pulumi.CustomResource[];
 
   constructor(name: string, args: StagedNamespacesArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("slipway:k8s:StagedNamespaces", name, {}, opts);
-    const partOf = args.partOf ?? "slipway";
+    super(TYPE_TOKENS.stagedNamespaces, name, {}, opts);
+    const partOf = args.partOf ?? PLATFORM;
 
     const stages = new Map<string, Stage>();
     for (const stage of args.stages) {
@@ -145,7 +146,7 @@ export class StagedNamespaces extends pulumi.ComponentResource {
           name: stage.name,
           labels: {
             ...labels,
-            "slipway.dev/stage": stage.name,
+            [STAGE_LABEL]: stage.name,
             ...podSecurityLabels(stage.podSecurity ?? "restricted"),
           },
         },

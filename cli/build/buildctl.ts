@@ -2,6 +2,7 @@
  * The buildctl invocation for one build, and reading its results back. Pure: the command runs it.
  */
 import * as path from "node:path";
+import { isDigest } from "../../components/oci/reference";
 import { CliError } from "../errors";
 
 /** Tag of the cache manifest in a repository's cache twin. */
@@ -112,7 +113,7 @@ export function digestFromMetadata(json: string): string {
     throw new CliError(`buildctl wrote unreadable build metadata: ${json.slice(0, 200)}`);
   }
   const digest = metadata["containerimage.digest"];
-  if (typeof digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
+  if (typeof digest !== "string" || !isDigest(digest)) {
     throw new CliError(
       `buildctl's build metadata has no image digest (containerimage.digest is ${JSON.stringify(digest)})`,
     );

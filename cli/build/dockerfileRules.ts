@@ -2,6 +2,7 @@
  * Image hygiene: the rules `slipway lint-dockerfile` (and `slipway build`, before it builds)
  * checks a Dockerfile against. Each rule is a pure function of the parsed Dockerfile.
  */
+import { splitReference } from "../../components/oci/reference";
 import {
   Dockerfile,
   DockerfileSyntaxError,
@@ -92,17 +93,6 @@ function command(dockerfile: Dockerfile): { argv: string[]; line: number } | und
   return { argv, line: (entrypoint ?? cmd)!.line };
 }
 
-/** Splits `image[:tag][@digest]`; a colon before the last slash belongs to a registry port. */
-function imageParts(image: string): { name: string; tag?: string; digest?: string } {
-  const at = image.indexOf("@");
-  const digest = at >= 0 ? image.slice(at + 1) : undefined;
-  const nameTag = at >= 0 ? image.slice(0, at) : image;
-  const colon = nameTag.indexOf(":", nameTag.lastIndexOf("/") + 1);
-  return colon >= 0
-    ? { name: nameTag.slice(0, colon), tag: nameTag.slice(colon + 1), digest }
-    : { name: nameTag, digest };
-}
-
 const SECRET_WORD =
   /(^|_)(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIALS?|(API|ACCESS|PRIVATE|SECRET|SIGNING|ENCRYPTION)_?KEY)(_|$)/;
 // A variable naming where a secret lives (DB_PASSWORD_FILE) is the recommended pattern, not a leak.
@@ -133,7 +123,7 @@ export const DOCKERFILE_RULES: readonly DockerfileRule[] = [
             ),
           ];
         }
-        const { name, tag, digest } = imageParts(image);
+        const { name, tag, digest } = splitReference(image);
         if (digest) return [];
         if (tag === undefined || tag === "latest") {
           const what = tag === undefined ? "has no tag, which means latest" : "uses the tag latest";

@@ -7,6 +7,13 @@
  * labels into the image config but has no manifest annotations, so kaniko images carry the
  * org.opencontainers.image.* keys as labels only.
  */
+import { isDigest } from "../../components/oci/reference";
+import {
+  OCI_CREATED_ANNOTATION,
+  OCI_REVISION_ANNOTATION,
+  OCI_SOURCE_ANNOTATION,
+  OCI_VERSION_ANNOTATION,
+} from "../../components/vocabulary";
 import { CliError } from "../errors";
 
 export interface KanikoValues {
@@ -63,10 +70,10 @@ export function renderKanikoJob(template: string, values: KanikoValues): KanikoJ
   const fill: Record<string, string | undefined> = {
     CONTEXT: values.context,
     DESTINATION: values.destination,
-    REVISION: m["org.opencontainers.image.revision"],
-    CREATED: m["org.opencontainers.image.created"],
-    VERSION: m["org.opencontainers.image.version"],
-    SOURCE: m["org.opencontainers.image.source"],
+    REVISION: m[OCI_REVISION_ANNOTATION],
+    CREATED: m[OCI_CREATED_ANNOTATION],
+    VERSION: m[OCI_VERSION_ANNOTATION],
+    SOURCE: m[OCI_SOURCE_ANNOTATION],
   };
   const rendered = template.replace(PLACEHOLDER, (all, key: string) => {
     const value = fill[key];
@@ -122,7 +129,7 @@ export function digestFromPod(pod: KanikoPod): string {
     );
   }
   const digest = String(terminated.message ?? "").trim();
-  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) {
+  if (!isDigest(digest)) {
     throw new CliError(
       `kaniko pod ${name} finished without a digest in its termination message (got ${JSON.stringify(digest)})`,
     );

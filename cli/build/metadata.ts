@@ -2,6 +2,14 @@
  * What every image slipway builds says about itself: OCI labels (image config) and annotations
  * (manifest) with the same keys, and the tag it is pushed under. Pure functions.
  */
+import { TAG_PATTERN } from "../../components/oci/reference";
+import {
+  OCI_CREATED_ANNOTATION,
+  OCI_REVISION_ANNOTATION,
+  OCI_SOURCE_ANNOTATION,
+  OCI_TITLE_ANNOTATION,
+  OCI_VERSION_ANNOTATION,
+} from "../../components/vocabulary";
 import { CliError } from "../errors";
 
 export interface SourceInfo {
@@ -17,7 +25,6 @@ export interface SourceInfo {
   readonly title: string;
 }
 
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const REVISION = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 /** RFC 3339 time of a SOURCE_DATE_EPOCH, whole seconds (what BuildKit writes as `created`). */
@@ -49,7 +56,7 @@ export function imageTag(version: string | undefined, revision: string): string 
       `--version "latest" is not allowed: tags are immutable names of one build; use a release version (e.g. 1.4.2) or leave --version out to tag with the git SHA`,
     );
   }
-  if (!TAG.test(version)) {
+  if (!TAG_PATTERN.test(version)) {
     throw new CliError(
       `--version ${JSON.stringify(version)} is not a valid image tag: use letters, digits, _, . and - (at most 128, not starting with . or -)`,
     );
@@ -60,11 +67,11 @@ export function imageTag(version: string | undefined, revision: string): string 
 /** The org.opencontainers.image.* keys, used both as config labels and manifest annotations. */
 export function imageMetadata(info: SourceInfo): Record<string, string> {
   return {
-    "org.opencontainers.image.created": createdTimestamp(info.sourceDateEpoch),
-    "org.opencontainers.image.revision": info.revision,
-    "org.opencontainers.image.source": info.source,
-    "org.opencontainers.image.title": info.title,
-    "org.opencontainers.image.version": info.version,
+    [OCI_CREATED_ANNOTATION]: createdTimestamp(info.sourceDateEpoch),
+    [OCI_REVISION_ANNOTATION]: info.revision,
+    [OCI_SOURCE_ANNOTATION]: info.source,
+    [OCI_TITLE_ANNOTATION]: info.title,
+    [OCI_VERSION_ANNOTATION]: info.version,
   };
 }
 

@@ -2,6 +2,7 @@
  * Where a build goes, decided from a stack's outputs (index.ts exports them) and the command's
  * overrides. Pure: the outputs are read elsewhere (pulumi stack output, or a JSON file).
  */
+import { DEFAULT_BUILDKIT_PORT } from "../../components/vocabulary";
 import { CliError } from "../errors";
 
 /** The stack outputs `slipway build` reads, as `pulumi stack output --json` prints them. */
@@ -40,9 +41,6 @@ export type BuildTarget =
       readonly clientSecret: string;
     })
   | (TargetCommon & { readonly engine: "kaniko" });
-
-/** Name of the ConfigMap holding the kaniko Job template (components/buildRunner.ts). */
-export const KANIKO_TEMPLATE_CONFIGMAP = "kaniko-job-template";
 
 /**
  * Registries reached over plain HTTP: loopback ones (as Docker treats them) and slipway's
@@ -140,7 +138,7 @@ export function resolveBuildTarget(
     const buildkitAddr = overrides.buildkitAddr ?? endpoint;
     if (!/^tcp:\/\/[^/]+:[0-9]+$/.test(buildkitAddr)) {
       throw new CliError(
-        `--addr ${JSON.stringify(buildkitAddr)} is not a BuildKit address; use tcp://host:port (e.g. tcp://127.0.0.1:1234 through kubectl port-forward)`,
+        `--addr ${JSON.stringify(buildkitAddr)} is not a BuildKit address; use tcp://host:port (e.g. tcp://127.0.0.1:${DEFAULT_BUILDKIT_PORT} through kubectl port-forward)`,
       );
     }
     return {

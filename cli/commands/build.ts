@@ -1,6 +1,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import {
+  KANIKO_TEMPLATE_CONFIGMAP,
+  KANIKO_TEMPLATE_KEY,
+  OCI_SOURCE_ANNOTATION,
+} from "../../components/vocabulary";
 import { parseCommandArgs, requireOption } from "../args";
 import { buildctlArgs, digestFromMetadata } from "../build/buildctl";
 import { run, tool } from "../build/exec";
@@ -11,12 +16,7 @@ import { dockerCredentials, readDockerConfig, tagDigest } from "../build/registr
 import { cacheSummary, newProgressState, progressLines } from "../build/progress";
 import { readStackOutputs } from "../build/stackOutputs";
 import { pushOutcome, shouldPush } from "../build/tagPolicy";
-import {
-  BuildTarget,
-  KANIKO_TEMPLATE_CONFIGMAP,
-  StackOutputs,
-  resolveBuildTarget,
-} from "../build/target";
+import { BuildTarget, StackOutputs, resolveBuildTarget } from "../build/target";
 import type { Command, Io } from "../command";
 import { CliError } from "../errors";
 import { KubeApiError, KubeClient } from "../kube";
@@ -110,7 +110,7 @@ export const buildCommand: Command = {
     const source = optional(values, "source") ?? (git.remote && sourceUrl(git.remote));
     if (!source) {
       throw new CliError(
-        "--source is needed: the checkout has no origin remote to name as org.opencontainers.image.source",
+        `--source is needed: the checkout has no origin remote to name as ${OCI_SOURCE_ANNOTATION}`,
       );
     }
     const metadata = imageMetadata({
@@ -323,18 +323,14 @@ async function buildWithKaniko(
     `/api/v1/namespaces/${target.namespace}/configmaps/${KANIKO_TEMPLATE_CONFIGMAP}`,
     `ConfigMap ${target.namespace}/${KANIKO_TEMPLATE_CONFIGMAP}`,
   );
-  const template = configMap.data?.["job.json"];
+  const template = configMap.data?.[KANIKO_TEMPLATE_KEY];
   if (!template) {
     throw new CliError(
-      `ConfigMap ${target.namespace}/${KANIKO_TEMPLATE_CONFIGMAP} has no job.json: run pulumi up on the stack`,
+      `ConfigMap ${target.namespace}/${KANIKO_TEMPLATE_CONFIGMAP} has no ${KANIKO_TEMPLATE_KEY}: run pulumi up on the stack`,
     );
   }
   const job = renderKanikoJob(template, {
-    context: kanikoGitContext(
-      build.metadata["org.opencontainers.image.source"],
-      git.branch,
-      git.revision,
-    ),
+    context: kanikoGitContext(build.metadata[OCI_SOURCE_ANNOTATION], git.branch, git.revision),
     contextSubPath: git.prefix,
     dockerfile: path.relative(build.contextDir, build.dockerfile),
     destination: build.image,

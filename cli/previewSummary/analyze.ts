@@ -2,6 +2,7 @@
  * What a preview means for a reviewer, as plain data: changes per component, the replacements and
  * deletions that lose state or take a foundation down, and blue/green switches of live traffic.
  */
+import { COLOR_LABEL, ROLE_LABEL, TYPE_TOKENS } from "../../components/vocabulary";
 import type { PreviewJson, PreviewStep, ResourceState } from "./previewJson";
 
 export type Change = "create" | "update" | "replace" | "delete";
@@ -113,11 +114,11 @@ export function statefulKind(urn: Urn): string | undefined {
     case "aws:ecr/repository:Repository":
       return "registry storage: its images are deleted";
     case "kubernetes:apps/v1:Deployment":
-      return parent === "slipway:registry:Registry"
+      return parent === TYPE_TOKENS.registry
         ? "registry storage: the in-cluster registry's images live in its volume"
         : undefined;
     case "pulumi-nodejs:dynamic:Resource":
-      return parent === "slipway:build:BuildRunner"
+      return parent === TYPE_TOKENS.buildRunner
         ? "key material: a new mTLS CA and certificates"
         : undefined;
     default:
@@ -166,8 +167,6 @@ export interface BlueGreenSwitch {
   readonly imageAfter?: string;
 }
 
-const COLOR = "slipway.dev/color";
-
 function path(value: unknown, ...keys: string[]): unknown {
   let v = value;
   for (const key of keys) {
@@ -178,14 +177,14 @@ function path(value: unknown, ...keys: string[]): unknown {
 }
 
 function selectorColor(state: ResourceState | undefined): string | undefined {
-  const color = path(state?.inputs, "spec", "selector", COLOR);
+  const color = path(state?.inputs, "spec", "selector", COLOR_LABEL);
   return typeof color === "string" ? color : undefined;
 }
 
 function isLiveService(state: ResourceState | undefined): boolean {
   return (
     state?.type === "kubernetes:core/v1:Service" &&
-    path(state.inputs, "metadata", "labels", "slipway.dev/role") === "live"
+    path(state.inputs, "metadata", "labels", ROLE_LABEL) === "live"
   );
 }
 
@@ -210,7 +209,8 @@ function colorImage(
     (s) =>
       (s.newState ?? s.oldState)?.parent === componentUrn &&
       (s.newState ?? s.oldState)?.type === "kubernetes:apps/v1:Deployment" &&
-      path((s.newState ?? s.oldState)?.inputs, "spec", "selector", "matchLabels", COLOR) === color,
+      path((s.newState ?? s.oldState)?.inputs, "spec", "selector", "matchLabels", COLOR_LABEL) ===
+        color,
   );
   const fromStep = containerImage(when === "old" ? deployment?.oldState : deployment?.newState);
   if (fromStep) return fromStep;

@@ -1,5 +1,6 @@
 /** Reads a blue/green service's Deployments, pods and EndpointSlices through the API. */
-import { COLOR_LABEL, Color, blueGreenNames } from "../../components/naming";
+import { Color, blueGreenNames } from "../../components/naming";
+import { APP_NAME_LABEL, COLOR_LABEL } from "../../components/vocabulary";
 import { KubeClient } from "../kube";
 import {
   DeploymentLike,
@@ -34,7 +35,7 @@ export class ClusterView {
   }
 
   async pods(): Promise<PodLike[]> {
-    const selector = encodeURIComponent(`app.kubernetes.io/name=${this.service}`);
+    const selector = encodeURIComponent(`${APP_NAME_LABEL}=${this.service}`);
     const list = await this.kube.get<{ items: PodLike[] }>(
       `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`,
     );

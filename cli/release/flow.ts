@@ -14,7 +14,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { ServiceConfig } from "../../components/config";
-import { parseImageReference } from "../../components/image";
+import { IMAGE_ALLOWED, parseImageReference } from "../../components/oci/reference";
 import { Color, otherColor } from "../../components/naming";
 import { Io } from "../command";
 import { CliError } from "../errors";
@@ -98,7 +98,7 @@ export class ReleaseFlow {
     const image = parseImageReference(options.image);
     if (!image) {
       throw new CliError(
-        `--image ${JSON.stringify(options.image)} must be pinned by digest (repo@sha256:<64 hex>); slipway never deploys a tag`,
+        `--image ${JSON.stringify(options.image)} ${IMAGE_ALLOWED}; slipway never deploys a tag`,
       );
     }
     const file = StackFile.load(this.deps.workDir, this.deps.stack);

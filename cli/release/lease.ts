@@ -2,6 +2,13 @@
  * A release in flight is marked by a coordination.k8s.io Lease in the stage namespace, so two
  * people (or two CI jobs) on different machines cannot release the same service at once.
  */
+import {
+  APP_MANAGED_BY_LABEL,
+  APP_NAME_LABEL,
+  PLATFORM,
+  RELEASE_IMAGE_ANNOTATION,
+  RELEASE_PHASE_ANNOTATION,
+} from "../../components/vocabulary";
 import { CliError } from "../errors";
 import { KubeApiError, KubeClient } from "../kube";
 
@@ -14,9 +21,6 @@ export interface LeaseObject {
   };
   spec: { holderIdentity?: string; acquireTime?: string; renewTime?: string };
 }
-
-const PHASE = "slipway.dev/release-phase";
-const IMAGE = "slipway.dev/release-image";
 
 export function leaseName(service: string): string {
   return `slipway-release-${service}`;
@@ -33,8 +37,8 @@ function describe(lease: LeaseObject): HeldLease {
   return {
     holder: lease.spec.holderIdentity ?? "unknown",
     since: lease.spec.acquireTime ?? "unknown",
-    phase: lease.metadata.annotations?.[PHASE] ?? "unknown",
-    image: lease.metadata.annotations?.[IMAGE] ?? "unknown",
+    phase: lease.metadata.annotations?.[RELEASE_PHASE_ANNOTATION] ?? "unknown",
+    image: lease.metadata.annotations?.[RELEASE_IMAGE_ANNOTATION] ?? "unknown",
   };
 }
 
@@ -71,10 +75,10 @@ export class ReleaseLease {
       metadata: {
         name: leaseName(this.service),
         labels: {
-          "app.kubernetes.io/managed-by": "slipway",
-          "app.kubernetes.io/name": this.service,
+          [APP_MANAGED_BY_LABEL]: PLATFORM,
+          [APP_NAME_LABEL]: this.service,
         },
-        annotations: { [PHASE]: phase, [IMAGE]: image },
+        annotations: { [RELEASE_PHASE_ANNOTATION]: phase, [RELEASE_IMAGE_ANNOTATION]: image },
       },
       spec: { holderIdentity: holder, acquireTime: now, renewTime: now },
     };
@@ -87,7 +91,7 @@ export class ReleaseLease {
     const held = await this.current();
     if (held && takeOverPhase && held.phase === takeOverPhase) {
       await this.kube.mergePatch(`${this.path}/${leaseName(this.service)}`, {
-        metadata: { annotations: { [PHASE]: phase } },
+        metadata: { annotations: { [RELEASE_PHASE_ANNOTATION]: phase } },
         spec: { holderIdentity: holder, renewTime: now },
       });
       return;
@@ -100,7 +104,7 @@ export class ReleaseLease {
 
   async setPhase(phase: string): Promise<void> {
     await this.kube.mergePatch(`${this.path}/${leaseName(this.service)}`, {
-      metadata: { annotations: { [PHASE]: phase } },
+      metadata: { annotations: { [RELEASE_PHASE_ANNOTATION]: phase } },
       spec: { renewTime: new Date().toISOString().replace(/\.\d+Z$/, ".000000Z") },
     });
   }

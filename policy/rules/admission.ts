@@ -3,8 +3,15 @@
  * (admissionregistration.k8s.io/v1, CEL built into the API server) and their bindings for the
  * stage namespaces. Pure: rules and settings in, plain Kubernetes objects out.
  */
+import {
+  APP_NAME_LABEL,
+  APP_PART_OF_LABEL,
+  BUILD_RUNNER_APP,
+  PLATFORM,
+  STAGE_LABEL,
+} from "../../components/vocabulary";
 import { Level, PROD_STAGE, Settings, levelOf } from "./settings";
-import { STAGE_LABEL, WorkloadKind } from "./workload";
+import { WorkloadKind } from "./workload";
 import { WORKLOAD_RULES, WorkloadRule } from "./workloadRules";
 
 const API_VERSION = "admissionregistration.k8s.io/v1";
@@ -70,7 +77,7 @@ function variables(settings: Settings): { name: string; expression: string }[] {
     },
     {
       name: "buildRunner",
-      expression: `request.namespace == '${settings.buildRunnerNamespace}' && variables.podLabels[?'app.kubernetes.io/name'].orValue('') == 'build-runner'`,
+      expression: `request.namespace == '${settings.buildRunnerNamespace}' && variables.podLabels[?'${APP_NAME_LABEL}'].orValue('') == '${BUILD_RUNNER_APP}'`,
     },
   ];
 }
@@ -128,7 +135,7 @@ export function admissionPolicy(
   return {
     apiVersion: API_VERSION,
     kind: "ValidatingAdmissionPolicy",
-    metadata: { name: policyName(rule), labels: { "app.kubernetes.io/part-of": "slipway" } },
+    metadata: { name: policyName(rule), labels: { [APP_PART_OF_LABEL]: PLATFORM } },
     spec: {
       failurePolicy: "Fail",
       matchConstraints: {
@@ -163,7 +170,7 @@ export function admissionPolicy(
 }
 
 /**
- * The stage selector of one level: stages labelled slipway.dev/stage whose level (`levelOf`) is
+ * The stage selector of one level: stages (namespaces with the STAGE_LABEL) whose level (`levelOf`) is
  * `level`. Stages not named in stageLevels take defaultLevel, so the default level's selector is
  * "every stage but the listed others"; undefined when no stage has the level.
  */
@@ -200,7 +207,7 @@ export function admissionBindings(rule: WorkloadRule, settings: Settings): Admis
         kind: "ValidatingAdmissionPolicyBinding",
         metadata: {
           name: `${policyName(rule)}-${level}`,
-          labels: { "app.kubernetes.io/part-of": "slipway" },
+          labels: { [APP_PART_OF_LABEL]: PLATFORM },
         },
         spec: {
           policyName: policyName(rule),

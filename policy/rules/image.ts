@@ -1,38 +1,7 @@
-/** Image references of any form (`name`, `name:tag`, `name@digest`, `name:tag@digest`). */
-
-export interface ImageRef {
-  /** Registry host, `docker.io` when the reference names none. */
-  readonly host: string;
-  /** `host/path`, normalized the way a runtime pulls it (`nginx` → `docker.io/library/nginx`). */
-  readonly repository: string;
-  readonly tag?: string;
-  readonly digest?: string;
-}
-
-export const DIGEST = /^sha256:[0-9a-f]{64}$/;
-
-export function parseImage(text: string): ImageRef {
-  const at = text.indexOf("@");
-  const name = at >= 0 ? text.slice(0, at) : text;
-  const digest = at >= 0 ? text.slice(at + 1) : undefined;
-  const lastSlash = name.lastIndexOf("/");
-  const colon = name.indexOf(":", lastSlash + 1);
-  const path = colon >= 0 ? name.slice(0, colon) : name;
-  const tag = colon >= 0 ? name.slice(colon + 1) : undefined;
-  const slash = path.indexOf("/");
-  const first = slash >= 0 ? path.slice(0, slash) : "";
-  const hasHost =
-    slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost");
-  const host = hasHost ? first : "docker.io";
-  const rest = hasHost ? path.slice(slash + 1) : path;
-  const repoPath = !hasHost && !rest.includes("/") ? `library/${rest}` : rest;
-  return { host, repository: `${host}/${repoPath}`, tag, digest };
-}
-
-/** Whether the reference is pinned by a well-formed sha256 digest. */
-export function isPinned(image: ImageRef): boolean {
-  return image.digest !== undefined && DIGEST.test(image.digest);
-}
+/**
+ * Allowed registries, in TypeScript and in CEL. References are parsed and normalized by
+ * components/oci/reference.ts; the CEL below mirrors its normalization (the parity tests check).
+ */
 
 /**
  * The regular expression (valid in JavaScript and in RE2, the regex engine of Kubernetes CEL) of
@@ -56,14 +25,14 @@ export function registryRegex(patterns: readonly string[]): string {
 
 const REGISTRY_PATTERN = /^[A-Za-z0-9.\-_:/*]+$/;
 
-/** Whether `repository` (normalized, see parseImage) matches an allowed-registry pattern. */
+/** Whether `repository` (normalized, see parseReference) matches an allowed-registry pattern. */
 export function registryAllowed(repository: string, patterns: readonly string[]): boolean {
   return new RegExp(registryRegex(patterns)).test(repository);
 }
 
 /**
  * CEL for the repository of the image reference `image` (a CEL string expression), normalized the
- * same way as parseImage: tag and digest dropped, `docker.io` (and `library/`) filled in.
+ * same way as parseReference: tag and digest dropped, `docker.io` (and `library/`) filled in.
  */
 export function celRepository(image: string): string {
   const path = `${image}.find('^([^/@]*/)*[^/:@]*')`;

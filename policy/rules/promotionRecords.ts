@@ -6,22 +6,16 @@
  * their inputs (source `...@sha256:X`, destination repository) are known at preview time, before
  * the copy has run, and their `digest` output once it has.
  */
+import { parseImageReference } from "../../components/oci/reference";
+import { PROMOTION_KIND } from "../../components/vocabulary";
 import { PROD_STAGE } from "./settings";
 import type { StackResource, StackRule } from "./stackRules";
 import { containersOf, describe, workloadOfResource } from "./workload";
 
-/** The `kind` input every ImagePromotion carries (components/imagePromotion.ts PROMOTION_KIND). */
-export const PROMOTION_KIND = "slipway:ImagePromotion";
-
 /** `repository@sha256:<hex>` split in two; undefined for an image not pinned by digest. */
 export function splitPinned(image: unknown): { repository: string; digest: string } | undefined {
-  if (typeof image !== "string") return undefined;
-  const match = /^(.+?)(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@(sha256:[0-9a-f]{64})$/.exec(image);
-  if (!match) return undefined;
-  // A colon after the last slash is a tag; one before it is a registry port.
-  const name = image.slice(0, image.indexOf("@"));
-  const colon = name.indexOf(":", name.lastIndexOf("/") + 1);
-  return { repository: colon >= 0 ? name.slice(0, colon) : name, digest: match[2] };
+  const pinned = typeof image === "string" ? parseImageReference(image) : undefined;
+  return pinned && { repository: pinned.repository, digest: pinned.digest };
 }
 
 /** `<destination repository>@<digest>` of every promotion declared in the stack. */

@@ -1,4 +1,5 @@
 /** Settings every rule reads: the pack's policy config with its defaults applied. */
+import { DEFAULT_BUILD_NAMESPACE } from "../../components/vocabulary";
 import { registryRegex } from "./image";
 
 export type Level = "mandatory" | "advisory" | "disabled";
@@ -31,7 +32,7 @@ export const DEFAULT_SETTINGS: Settings = {
     // The sample service.
     "ghcr.io/stefanprodan/podinfo",
   ],
-  buildRunnerNamespace: "slipway-build",
+  buildRunnerNamespace: DEFAULT_BUILD_NAMESPACE,
   stageLevels: { [PROD_STAGE]: "mandatory" },
   defaultLevel: "advisory",
 };
@@ -49,8 +50,8 @@ export function settingsFrom(config: Partial<Settings> | undefined): Settings {
 }
 
 /**
- * The level of a stage. In slipway a stage's namespace is named after the stage (and labelled
- * slipway.dev/stage=<stage>), so a namespaced object's stage is its namespace. Prod is mandatory
+ * The level of a stage. In slipway a stage's namespace is named after the stage (and carries the
+ * STAGE_LABEL with it as the value), so a namespaced object's stage is its namespace. Prod is mandatory
  * whatever the config says; any other namespace takes its configured level, else the default.
  */
 export function levelOf(stage: string, settings: Settings): Level {

@@ -2,18 +2,11 @@
  * Rules over the whole set of resources a stack declares: what must exist beside a stage
  * namespace, blue/green consistency, limits against the stage's LimitRange, disruption budgets.
  */
+import { COLOR_LABEL, ROLE_LABEL, STAGE_LABEL } from "../../components/vocabulary";
 import { prodPromotedDigests } from "./promotionRecords";
 import { quantity } from "./quantity";
 import { PROD_STAGE, Settings } from "./settings";
-import {
-  COLOR_LABEL,
-  STAGE_LABEL,
-  Workload,
-  containersOf,
-  describe,
-  list,
-  workloadOfResource,
-} from "./workload";
+import { Workload, containersOf, describe, list, workloadOfResource } from "./workload";
 
 /** A declared resource as stack validation sees it. */
 export interface StackResource {
@@ -59,7 +52,7 @@ interface StageNamespace {
   readonly urn: string;
 }
 
-/** Namespaces labelled slipway.dev/stage: the stages of the stack. */
+/** Namespaces with the STAGE_LABEL: the stages of the stack. */
 export function stageNamespaces(resources: readonly StackResource[]): StageNamespace[] {
   return resources
     .filter((r) => r.type === K8S.namespace && r.props.metadata?.labels?.[STAGE_LABEL])
@@ -191,15 +184,12 @@ function selects(selector: Record<string, string>, labels: Readonly<Record<strin
 
 export const blueGreenLiveService: StackRule = {
   name: "blue-green-live-service",
-  description:
-    "A blue/green live Service (label slipway.dev/role=live) selects exactly one color, whose Deployment exists with at least 1 replica.",
+  description: `A blue/green live Service (label ${ROLE_LABEL}=live) selects exactly one color, whose Deployment exists with at least 1 replica.`,
   scope: "stage",
   check(resources) {
     const deployments = workloads(resources).filter(({ w }) => w.kind === "Deployment");
     return resources
-      .filter(
-        (r) => r.type === K8S.service && r.props.metadata?.labels?.["slipway.dev/role"] === "live",
-      )
+      .filter((r) => r.type === K8S.service && r.props.metadata?.labels?.[ROLE_LABEL] === "live")
       .flatMap((service) => {
         const namespace = String(service.props.metadata?.namespace ?? "default");
         const id = `Service ${namespace}/${service.props.metadata?.name}`;

@@ -16,11 +16,6 @@ export const WORKLOAD_TYPES: Readonly<Record<string, WorkloadKind>> = {
   "kubernetes:batch/v1:CronJob": "CronJob",
 };
 
-/** Label that marks the pods of a blue/green color. */
-export const COLOR_LABEL = "slipway.dev/color";
-/** Label that marks a stage namespace (its value is the stage name). */
-export const STAGE_LABEL = "slipway.dev/stage";
-
 type Obj = Record<string, any>;
 
 export interface Container {

@@ -4,8 +4,24 @@
  * expression the admission point will use over the same pod spec.
  */
 import { PROD_STAGE, Settings } from "./settings";
-import { celRepository, isPinned, parseImage, registryAllowed, registryRegex } from "./image";
-import { COLOR_LABEL, Workload, WorkloadKind, containersOf, describe, list } from "./workload";
+import {
+  DIGEST_SOURCE,
+  PINNED_FORM,
+  isPinned,
+  parseReference,
+} from "../../components/oci/reference";
+import {
+  APP_MANAGED_BY_LABEL,
+  APP_NAME_LABEL,
+  APP_PART_OF_LABEL,
+  APP_VERSION_LABEL,
+  BUILD_RUNNER_APP,
+  COLOR_LABEL,
+  OCI_CREATED_ANNOTATION,
+  OCI_REVISION_ANNOTATION,
+} from "../../components/vocabulary";
+import { celRepository, registryAllowed, registryRegex } from "./image";
+import { Workload, WorkloadKind, containersOf, describe, list } from "./workload";
 
 export type Group = "images" | "resources" | "security" | "reliability" | "metadata";
 
@@ -56,7 +72,7 @@ function celPerContainer(
   };
 }
 
-const PIN_HINT = "pin it by digest (repo@sha256:<64 hex>)";
+const PIN_HINT = `pin it by digest (${PINNED_FORM})`;
 
 function images(w: Workload) {
   return containersOf(w).map(({ container, path }) => ({
@@ -68,17 +84,16 @@ function images(w: Workload) {
 export const imageDigestRequired: WorkloadRule = {
   name: "image-digest-required",
   group: "images",
-  description:
-    "Blue/green workloads (pods labelled slipway.dev/color) in every stage and every workload in the prod stage run images pinned by digest.",
+  description: `Blue/green workloads (pods labelled ${COLOR_LABEL}) in every stage and every workload in the prod stage run images pinned by digest.`,
   cel: celPerContainer(
-    `(variables.podLabels.exists(l, l == '${COLOR_LABEL}') || request.namespace == '${PROD_STAGE}') && !c.image.matches('^[^@]*@sha256:[0-9a-f]{64}$')`,
+    `(variables.podLabels.exists(l, l == '${COLOR_LABEL}') || request.namespace == '${PROD_STAGE}') && !c.image.matches('^[^@]*@${DIGEST_SOURCE}$')`,
     `'image "' + c.image + '" is not pinned by digest, which ' + (variables.podLabels.exists(l, l == '${COLOR_LABEL}') ? 'a blue/green workload' : 'a prod workload') + ' requires; ${PIN_HINT}'`,
   ),
   check(w) {
     if (!(COLOR_LABEL in w.podLabels) && w.namespace !== PROD_STAGE) return [];
     const why = COLOR_LABEL in w.podLabels ? "a blue/green workload" : "a prod workload";
     return images(w)
-      .filter(({ text }) => !isPinned(parseImage(text)))
+      .filter(({ text }) => !isPinned(parseReference(text)))
       .map(
         ({ text, path }) =>
           `${describe(w)}: ${path} "${text}" is not pinned by digest, which ${why} requires; ${PIN_HINT}`,
@@ -97,7 +112,7 @@ export const imageNoLatestTag: WorkloadRule = {
   ),
   check(w) {
     return images(w).flatMap(({ text, path }) => {
-      const image = parseImage(text);
+      const image = parseReference(text);
       if (image.tag === "latest") {
         return [`${describe(w)}: ${path} "${text}" uses the mutable tag "latest"; ${PIN_HINT}`];
       }
@@ -123,7 +138,7 @@ export const imageAllowedRegistry: WorkloadRule = {
   check(w, settings) {
     return images(w)
       .filter(
-        ({ text }) => !registryAllowed(parseImage(text).repository, settings.allowedRegistries),
+        ({ text }) => !registryAllowed(parseReference(text).repository, settings.allowedRegistries),
       )
       .map(
         ({ text, path }) =>
@@ -509,10 +524,10 @@ export const prodReplicas: WorkloadRule = {
 };
 
 export const RECOMMENDED_LABELS = [
-  "app.kubernetes.io/name",
-  "app.kubernetes.io/version",
-  "app.kubernetes.io/part-of",
-  "app.kubernetes.io/managed-by",
+  APP_NAME_LABEL,
+  APP_VERSION_LABEL,
+  APP_PART_OF_LABEL,
+  APP_MANAGED_BY_LABEL,
 ] as const;
 
 export const recommendedLabels: WorkloadRule = {
@@ -532,10 +547,7 @@ export const recommendedLabels: WorkloadRule = {
   },
 };
 
-export const OCI_ANNOTATIONS = [
-  "org.opencontainers.image.revision",
-  "org.opencontainers.image.created",
-] as const;
+export const OCI_ANNOTATIONS = [OCI_REVISION_ANNOTATION, OCI_CREATED_ANNOTATION] as const;
 
 export const ociAnnotations: WorkloadRule = {
   name: "oci-annotations",
@@ -582,7 +594,7 @@ export const WORKLOAD_RULES: readonly WorkloadRule[] = [
 export function isBuildRunner(w: Workload, settings: Settings): boolean {
   return (
     w.namespace === settings.buildRunnerNamespace &&
-    w.podLabels["app.kubernetes.io/name"] === "build-runner"
+    w.podLabels[APP_NAME_LABEL] === BUILD_RUNNER_APP
   );
 }
 

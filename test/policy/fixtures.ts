@@ -606,7 +606,7 @@ export const PASSING_FIXTURES: [string, Change][] = [
 
 /**
  * Image references and whether the default allowedRegistries admit them, for both enforcement
- * points (the CEL normalizes a reference the way parseImage does).
+ * points (the CEL normalizes a reference the way parseReference does).
  */
 export const REGISTRY_CASES: [string, boolean][] = [
   [ECR_IMAGE, true],

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { policies } from "../../policy/policies";
 import { AWS_RULES } from "../../policy/rules/awsRules";
-import { parseImage, registryAllowed } from "../../policy/rules/image";
+import { parseReference } from "../../components/oci/reference";
+import { registryAllowed } from "../../policy/rules/image";
 import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../policy/rules/settings";
 import { STACK_RULES } from "../../policy/rules/stackRules";
 import { WORKLOAD_RULES } from "../../policy/rules/workloadRules";
@@ -167,7 +168,7 @@ describe("image references", () => {
       { host: "ghcr.io", repository: "ghcr.io/o/r", tag: undefined, digest: "sha256:y" },
     ],
   ])("parses %s", (text, expected) => {
-    expect(parseImage(text)).toEqual(expected);
+    expect(parseReference(text)).toEqual(expected);
   });
 
   it.each([

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { PROMOTION_KIND } from "../../components/vocabulary";
 import {
-  PROMOTION_KIND,
   prodPromotedDigests,
   promotedReferences,
   splitPinned,

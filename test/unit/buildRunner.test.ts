@@ -110,6 +110,39 @@ describe("BuildRunner engine buildkit", () => {
     });
   });
 
+  it("admits ingress on the port buildkitd listens on, not only the default", async () => {
+    await inStack(async () => {
+      new BuildRunner("port", {
+        engine: "buildkit",
+        namespace: "b4",
+        port: 4321,
+        registryEgress: inClusterRegistry,
+      });
+      return {};
+    });
+    const pod = resource("kubernetes:apps/v1:Deployment", "port-buildkitd").inputs.spec.template
+      .spec;
+    expect(pod.containers[0].args).toContain("tcp://0.0.0.0:4321");
+    expect(pod.containers[0].ports).toEqual([
+      { name: "buildkitd", containerPort: 4321, protocol: "TCP" },
+    ]);
+    const policy = resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "port-egress").inputs;
+    expect(policy.spec.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 4321 }] }]);
+  });
+
+  it("admits ingress on the default port 1234 when none is set", async () => {
+    await inStack(async () => {
+      new BuildRunner("dport", {
+        engine: "buildkit",
+        namespace: "b5",
+        registryEgress: inClusterRegistry,
+      });
+      return {};
+    });
+    const policy = resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", "dport-egress").inputs;
+    expect(policy.spec.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 1234 }] }]);
+  });
+
   it("uses CIDRs for a registry outside the cluster", async () => {
     await inStack(async () => {
       new BuildRunner("cidr", {

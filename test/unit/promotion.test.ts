@@ -8,8 +8,8 @@ import {
   destinationReference,
   promotionChanges,
   promotionProblems,
-  splitRepository,
 } from "../../components/imagePromotion";
+import { splitRepository } from "../../components/oci/reference";
 import {
   MEDIA_TYPES,
   apiBaseUrl,

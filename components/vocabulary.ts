@@ -1,0 +1,81 @@
+/**
+ * The platform's vocabulary: the label and annotation keys, type tokens, kinds, logical names and
+ * numbers that components, the policy rules and the CLI must agree on. Each is written here once
+ * and imported everywhere else (test/unit/oneHome.test.ts fails on a `slipway.dev/` key written
+ * anywhere else). Changing a value changes deployed objects and URNs: add, never edit.
+ *
+ * Pure constants, no imports: the policy pack (its own package) and the serialized
+ * ImagePromotion provider use this module too.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// slipway's own labels and annotations.
+
+/** The prefix of every label and annotation key slipway owns. */
+export const SLIPWAY_KEY_PREFIX = "slipway.dev/";
+/** Pod label of a blue/green color; with the app name, the whole selector of a color. */
+export const COLOR_LABEL = "slipway.dev/color";
+/** Namespace label that marks a stage (its value is the stage name). */
+export const STAGE_LABEL = "slipway.dev/stage";
+/** Service label saying which of a blue/green pair it is: "live" or "preview". */
+export const ROLE_LABEL = "slipway.dev/role";
+/** Live Service annotation naming the active color. */
+export const ACTIVE_COLOR_ANNOTATION = "slipway.dev/active-color";
+/** Pod template annotation with the certificates' expiry, so renewal rolls the pods. */
+export const TLS_NOT_AFTER_ANNOTATION = "slipway.dev/tls-not-after";
+/** Release Lease annotations: the phase a release is in and the image it releases. */
+export const RELEASE_PHASE_ANNOTATION = "slipway.dev/release-phase";
+export const RELEASE_IMAGE_ANNOTATION = "slipway.dev/release-image";
+/** Pod label the embedded cluster's kwok stages keep unready (tools/kwok/stages.yaml). */
+export const TEST_UNREADY_LABEL = "slipway.dev/test-unready";
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes recommended labels, and the values slipway gives them.
+
+export const APP_NAME_LABEL = "app.kubernetes.io/name";
+export const APP_VERSION_LABEL = "app.kubernetes.io/version";
+export const APP_COMPONENT_LABEL = "app.kubernetes.io/component";
+export const APP_PART_OF_LABEL = "app.kubernetes.io/part-of";
+export const APP_MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+
+/** app.kubernetes.io/part-of of the platform's own objects. */
+export const PLATFORM = "slipway";
+/** app.kubernetes.io/managed-by of what Pulumi declares (the CLI's own objects say PLATFORM). */
+export const MANAGED_BY = "pulumi";
+
+// ---------------------------------------------------------------------------------------------
+// OCI image annotations slipway writes on images and copies onto pods.
+
+export const OCI_REVISION_ANNOTATION = "org.opencontainers.image.revision";
+export const OCI_CREATED_ANNOTATION = "org.opencontainers.image.created";
+export const OCI_VERSION_ANNOTATION = "org.opencontainers.image.version";
+export const OCI_SOURCE_ANNOTATION = "org.opencontainers.image.source";
+export const OCI_TITLE_ANNOTATION = "org.opencontainers.image.title";
+
+// ---------------------------------------------------------------------------------------------
+// Type tokens (`slipway:<module>:<Type>`) and kinds. Part of every child's URN.
+
+export const TYPE_TOKENS = {
+  cluster: "slipway:cluster:Cluster",
+  registry: "slipway:registry:Registry",
+  buildRunner: "slipway:build:BuildRunner",
+  stagedNamespaces: "slipway:k8s:StagedNamespaces",
+  blueGreenService: "slipway:k8s:BlueGreenService",
+  releasePromotion: "slipway:promotion:ReleasePromotion",
+} as const;
+
+/** The `kind` input that marks ImagePromotion resources among all dynamic resources. */
+export const PROMOTION_KIND = "slipway:ImagePromotion";
+
+// ---------------------------------------------------------------------------------------------
+// The build runner: names the component declares and the CLI and the rules look up.
+
+/** app.kubernetes.io/name of the build runner's pods (its policy exception keys on it). */
+export const BUILD_RUNNER_APP = "build-runner";
+/** The build runner's own namespace, unless `slipway:buildRunner.namespace` says otherwise. */
+export const DEFAULT_BUILD_NAMESPACE = "slipway-build";
+/** The port buildkitd serves mTLS on, unless `slipway:buildRunner.port` says otherwise. */
+export const DEFAULT_BUILDKIT_PORT = 1234;
+/** The ConfigMap holding the kaniko Job template, and its key. */
+export const KANIKO_TEMPLATE_CONFIGMAP = "kaniko-job-template";
+export const KANIKO_TEMPLATE_KEY = "job.json";

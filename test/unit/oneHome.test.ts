@@ -1,0 +1,98 @@
+/**
+ * One home per fact (CONVENTIONS 8): slipway's label and annotation keys live in
+ * components/vocabulary.ts and the digest grammar in components/oci/. Anywhere else in the
+ * library, the CLI or the policy rules they are copies that drift, so this test reads every
+ * source file as it is (comments included) and names each offending line.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = path.join(__dirname, "..", "..");
+const SCANNED = ["components", "cli", path.join("policy", "rules")];
+const HOMES = [path.join("components", "vocabulary.ts"), path.join("components", "oci") + path.sep];
+
+interface Fact {
+  readonly name: string;
+  readonly pattern: RegExp;
+  readonly home: string;
+}
+
+const FACTS: readonly Fact[] = [
+  { name: "a slipway.dev/ key", pattern: /slipway\.dev\//, home: "components/vocabulary.ts" },
+  {
+    name: "the sha256 digest pattern",
+    pattern: /sha256:\[(?:0-9a-f|a-f0-9)\]\{64\}/,
+    home: "components/oci/reference.ts",
+  },
+];
+
+interface SourceFile {
+  /** Relative to the repository root. */
+  readonly file: string;
+  readonly text: string;
+}
+
+/** `file:line: text` of every line outside the homes that writes one of the facts. */
+function offenders(files: readonly SourceFile[], facts: readonly Fact[]): string[] {
+  return files
+    .filter(({ file }) => !HOMES.some((home) => file === home || file.startsWith(home)))
+    .flatMap(({ file, text }) =>
+      text
+        .split("\n")
+        .flatMap((line, i) =>
+          facts
+            .filter((fact) => fact.pattern.test(line))
+            .map(
+              (fact) =>
+                `${file}:${i + 1}: ${fact.name} (import it from ${fact.home}): ${line.trim()}`,
+            ),
+        ),
+    );
+}
+
+function sourceFiles(dir: string): SourceFile[] {
+  return fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      return entry.name === "node_modules" || entry.name === "dist" ? [] : sourceFiles(file);
+    }
+    return /\.[cm]?[jt]s$/.test(entry.name)
+      ? [{ file, text: fs.readFileSync(path.join(ROOT, file), "utf8") }]
+      : [];
+  });
+}
+
+describe("one home per fact", () => {
+  const files = SCANNED.flatMap(sourceFiles);
+
+  it("reads the library, the CLI and the rules, homes included", () => {
+    const names = files.map((f) => f.file);
+    expect(names).toContain(path.join("components", "vocabulary.ts"));
+    expect(names).toContain(path.join("components", "oci", "reference.ts"));
+    expect(names).toContain(path.join("cli", "main.ts"));
+    expect(names).toContain(path.join("policy", "rules", "workloadRules.ts"));
+  });
+
+  it("finds each fact only in its home", () => {
+    const found = offenders(files, FACTS);
+    expect(found, found.join("\n")).toEqual([]);
+  });
+
+  it("notices a copy, in code or in a comment, and says where (negative control)", () => {
+    const planted: SourceFile[] = [
+      { file: "cli/x.ts", text: 'const a = 1;\nconst COLOR = "slipway.dev/color";\n' },
+      { file: "policy/rules/y.ts", text: "// pods labelled slipway.dev/stage\n" },
+      { file: "components/z.ts", text: "const D = /^sha256:[0-9a-f]{64}$/;\n" },
+      { file: "cli/w.ts", text: "const D = /^sha256:[a-f0-9]{64}$/;\n" },
+      { file: path.join("components", "vocabulary.ts"), text: '"slipway.dev/color"' },
+      { file: path.join("components", "oci", "reference.ts"), text: "sha256:[0-9a-f]{64}" },
+    ];
+    expect(offenders(planted, FACTS).map((line) => line.split(": ")[0])).toEqual([
+      "cli/x.ts:2",
+      "policy/rules/y.ts:1",
+      "components/z.ts:1",
+      "cli/w.ts:1",
+    ]);
+  });
+});
