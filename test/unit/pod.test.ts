@@ -56,6 +56,51 @@ function expectSamePodSpec(actual: unknown, expected: unknown) {
 }
 
 describe("BlueGreenService pod spec", () => {
+  /** The recorded pod spec, with what each case sets. */
+  function blueGreenPod(pod: {
+    env: object[];
+    port: number;
+    readiness: string;
+    liveness: string;
+    preStop: number;
+    grace: number;
+    resources: object;
+  }) {
+    return {
+      automountServiceAccountToken: false,
+      containers: [
+        {
+          env: pod.env,
+          image: `ghcr.io/acme/web@${DIGEST}`,
+          lifecycle: { preStop: { sleep: { seconds: pod.preStop } } },
+          livenessProbe: {
+            failureThreshold: 3,
+            httpGet: { path: pod.liveness, port: "http" },
+            periodSeconds: 10,
+          },
+          name: "app",
+          ports: [{ containerPort: pod.port, name: "http", protocol: "TCP" }],
+          readinessProbe: {
+            failureThreshold: 3,
+            httpGet: { path: pod.readiness, port: "http" },
+            periodSeconds: 5,
+          },
+          resources: pod.resources,
+          securityContext: CONTAINER_SECURITY,
+          volumeMounts: [TMP_MOUNT],
+        },
+      ],
+      securityContext: {
+        runAsGroup: 65532,
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      terminationGracePeriodSeconds: pod.grace,
+      volumes: [TMP_VOLUME],
+    };
+  }
+
   it("with every option set", async () => {
     await inStack(async () => {
       new BlueGreenService("full", {
@@ -81,45 +126,24 @@ describe("BlueGreenService pod spec", () => {
       });
       return {};
     });
-    expectSamePodSpec(podSpecOf("full-blue"), {
-      automountServiceAccountToken: false,
-      containers: [
-        {
-          env: [
-            { name: "LOG_LEVEL", value: "debug" },
-            { name: "MODE", value: "x" },
-          ],
-          image: `ghcr.io/acme/web@${DIGEST}`,
-          lifecycle: { preStop: { sleep: { seconds: 7 } } },
-          livenessProbe: {
-            failureThreshold: 3,
-            httpGet: { path: "/live", port: "http" },
-            periodSeconds: 10,
-          },
-          name: "app",
-          ports: [{ containerPort: 8080, name: "http", protocol: "TCP" }],
-          readinessProbe: {
-            failureThreshold: 3,
-            httpGet: { path: "/ready", port: "http" },
-            periodSeconds: 5,
-          },
-          resources: {
-            limits: { cpu: "500m", memory: "256Mi" },
-            requests: { cpu: "100m", memory: "128Mi" },
-          },
-          securityContext: CONTAINER_SECURITY,
-          volumeMounts: [TMP_MOUNT],
+    expectSamePodSpec(
+      podSpecOf("full-blue"),
+      blueGreenPod({
+        env: [
+          { name: "LOG_LEVEL", value: "debug" },
+          { name: "MODE", value: "x" },
+        ],
+        port: 8080,
+        readiness: "/ready",
+        liveness: "/live",
+        preStop: 7,
+        grace: 40,
+        resources: {
+          limits: { cpu: "500m", memory: "256Mi" },
+          requests: { cpu: "100m", memory: "128Mi" },
         },
-      ],
-      securityContext: {
-        runAsGroup: 65532,
-        runAsNonRoot: true,
-        runAsUser: 65532,
-        seccompProfile: { type: "RuntimeDefault" },
-      },
-      terminationGracePeriodSeconds: 40,
-      volumes: [TMP_VOLUME],
-    });
+      }),
+    );
   });
 
   it("with the defaults", async () => {
@@ -137,42 +161,21 @@ describe("BlueGreenService pod spec", () => {
       });
       return {};
     });
-    expectSamePodSpec(podSpecOf("plain-green"), {
-      automountServiceAccountToken: false,
-      containers: [
-        {
-          env: [],
-          image: `ghcr.io/acme/web@${DIGEST}`,
-          lifecycle: { preStop: { sleep: { seconds: 5 } } },
-          livenessProbe: {
-            failureThreshold: 3,
-            httpGet: { path: "/healthz", port: "http" },
-            periodSeconds: 10,
-          },
-          name: "app",
-          ports: [{ containerPort: 9898, name: "http", protocol: "TCP" }],
-          readinessProbe: {
-            failureThreshold: 3,
-            httpGet: { path: "/readyz", port: "http" },
-            periodSeconds: 5,
-          },
-          resources: {
-            limits: { cpu: "100m", memory: "64Mi" },
-            requests: { cpu: "50m", memory: "64Mi" },
-          },
-          securityContext: CONTAINER_SECURITY,
-          volumeMounts: [TMP_MOUNT],
+    expectSamePodSpec(
+      podSpecOf("plain-green"),
+      blueGreenPod({
+        env: [],
+        port: 9898,
+        readiness: "/readyz",
+        liveness: "/healthz",
+        preStop: 5,
+        grace: 30,
+        resources: {
+          limits: { cpu: "100m", memory: "64Mi" },
+          requests: { cpu: "50m", memory: "64Mi" },
         },
-      ],
-      securityContext: {
-        runAsGroup: 65532,
-        runAsNonRoot: true,
-        runAsUser: 65532,
-        seccompProfile: { type: "RuntimeDefault" },
-      },
-      terminationGracePeriodSeconds: 30,
-      volumes: [TMP_VOLUME],
-    });
+      }),
+    );
   });
 });
 
@@ -236,5 +239,75 @@ describe("Registry pod spec", () => {
         { limits: { cpu: "2", memory: "2Gi" }, requests: { cpu: "1", memory: "1Gi" } },
       ),
     );
+  });
+});
+
+describe("hardenedPodSpec", () => {
+  let hardenedPodSpec: typeof import("../../components/pod").hardenedPodSpec;
+  beforeAll(async () => {
+    ({ hardenedPodSpec } = await import("../../components/pod"));
+  });
+
+  it("gives the defaults and adds /tmp after the component's own mounts and volumes", () => {
+    expect(
+      hardenedPodSpec({
+        user: 1001,
+        containers: [
+          { name: "a", image: "a", volumeMounts: [{ name: "d", mountPath: "/d" }] },
+          { name: "b", image: "b" },
+        ],
+        volumes: [{ name: "d", emptyDir: {} }],
+      }),
+    ).toStrictEqual({
+      automountServiceAccountToken: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1001,
+        runAsGroup: 1001,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      containers: [
+        {
+          name: "a",
+          image: "a",
+          securityContext: CONTAINER_SECURITY,
+          volumeMounts: [{ name: "d", mountPath: "/d" }, TMP_MOUNT],
+        },
+        { name: "b", image: "b", securityContext: CONTAINER_SECURITY, volumeMounts: [TMP_MOUNT] },
+      ],
+      volumes: [{ name: "d", emptyDir: {} }, TMP_VOLUME],
+    });
+  });
+
+  it("weakens only what an override names", () => {
+    const spec = hardenedPodSpec({
+      user: 1000,
+      fsGroup: 1000,
+      containers: [{ name: "buildkitd", image: "b" }],
+      overrides: {
+        podSecurityContext: { seccompProfile: { type: "Unconfined" } },
+        containerSecurityContext: { privileged: false },
+      },
+    });
+    expect(spec.securityContext).toStrictEqual({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      fsGroup: 1000,
+      seccompProfile: { type: "Unconfined" },
+    });
+    expect((spec.containers as { securityContext: unknown }[])[0].securityContext).toStrictEqual({
+      privileged: false,
+    });
+    expect(spec.automountServiceAccountToken).toBe(false);
+  });
+
+  it("does not share one securityContext object between containers or pods", () => {
+    const a = hardenedPodSpec({ user: 1, containers: [{ name: "a" }] });
+    const b = hardenedPodSpec({ user: 1, containers: [{ name: "b" }] });
+    const first = (a.containers as { securityContext: object }[])[0].securityContext;
+    const second = (b.containers as { securityContext: object }[])[0].securityContext;
+    expect(first).toStrictEqual(second);
+    expect(first).not.toBe(second);
   });
 });
