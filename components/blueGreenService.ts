@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { IMAGE_ALLOWED, imageVersion, parseImageReference, pinnedReference } from "./oci/reference";
 import { appLabels, ociAnnotations } from "./labels";
 import { COLORS, Color, blueGreenNames, colorSelector, otherColor } from "./naming";
+import { hardenedPodSpec } from "./pod";
 import { ROLLING_UPDATE_SURGE } from "./quota";
 import { ACTIVE_COLOR_ANNOTATION, PLATFORM, ROLE_LABEL, TYPE_TOKENS } from "./vocabulary";
 
@@ -229,15 +230,9 @@ export class BlueGreenService extends pulumi.ComponentResource {
               labels: { ...spec.podLabels, ...podLabels },
               annotations: ociAnnotations(spec.revision, spec.created),
             },
-            spec: {
-              automountServiceAccountToken: false,
+            spec: hardenedPodSpec({
+              user: 65532,
               terminationGracePeriodSeconds: settings.grace,
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: 65532,
-                runAsGroup: 65532,
-                seccompProfile: { type: "RuntimeDefault" },
-              },
               containers: [
                 {
                   name: "app",
@@ -264,17 +259,9 @@ export class BlueGreenService extends pulumi.ComponentResource {
                   // Keep serving while endpoints drain, then take SIGTERM. The sleep action needs
                   // no shell in the image.
                   lifecycle: { preStop: { sleep: { seconds: settings.preStop } } },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    privileged: false,
-                    capabilities: { drop: ["ALL"] },
-                  },
-                  volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
                 },
               ],
-              volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
-            },
+            }),
           },
         },
       },

@@ -9,6 +9,7 @@ export * from "./mtlsCertificates";
 export * from "./naming";
 export * from "./oci/reference";
 export * from "./ociDistribution";
+export * from "./pod";
 export * from "./podBuilding";
 export * from "./pinnedImages";
 export * from "./quantity";

@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { versionLabel } from "./oci/reference";
 import { appLabels, podSecurityLabels } from "./labels";
+import { hardenedPodSpec } from "./pod";
 import { VolumeSpec, volumeSource } from "./podBuilding";
 import { REGISTRY_IMAGE } from "./pinnedImages";
 import { ContainerResources } from "./quota";
@@ -159,15 +160,10 @@ export class Registry extends pulumi.ComponentResource {
           selector: { matchLabels: selector },
           template: {
             metadata: { labels: { ...labels, "app.kubernetes.io/version": versionLabel(image) } },
-            spec: {
-              automountServiceAccountToken: false,
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: 65534,
-                runAsGroup: 65534,
-                fsGroup: 65534,
-                seccompProfile: { type: "RuntimeDefault" },
-              },
+            spec: hardenedPodSpec({
+              user: 65534,
+              // The blob store's volume must be writable by the registry's group.
+              fsGroup: 65534,
               containers: [
                 {
                   name: "registry",
@@ -184,23 +180,11 @@ export class Registry extends pulumi.ComponentResource {
                   },
                   readinessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 5 },
                   livenessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 10 },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    privileged: false,
-                    capabilities: { drop: ["ALL"] },
-                  },
-                  volumeMounts: [
-                    { name: "data", mountPath: "/var/lib/registry" },
-                    { name: "tmp", mountPath: "/tmp" },
-                  ],
+                  volumeMounts: [{ name: "data", mountPath: "/var/lib/registry" }],
                 },
               ],
-              volumes: [
-                { name: "data", ...storage },
-                { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
-              ],
-            },
+              volumes: [{ name: "data", ...storage }],
+            }),
           },
         },
       },
