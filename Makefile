@@ -31,9 +31,10 @@ build: deps ## Compile the program, the component library and the policy pack
 	@npm run --silent build
 	@cd policy && ../node_modules/.bin/tsc -p tsconfig.json
 
-tools: ## Build or verify the pinned Pulumi CLI, provider and cluster binaries (cached outside the repo)
+tools: ## Build or verify the pinned tools, cluster binaries and the images the real node runs (cached outside the repo)
 	@scripts/tools.sh
 	@scripts/apt-tools.sh
+	@scripts/images.sh build
 
 cluster: tools ## Start the embedded cluster (real control plane, the host's real node, kwok nodes)
 	@scripts/node.sh ensure-free --cluster slipway

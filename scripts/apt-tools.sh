@@ -3,12 +3,15 @@
 # Distribution registry (two loopback instances stand in for the pre-production and production
 # registries), skopeo is the promotion benchmark's baseline, runc runs the BuildKit test daemon's
 # containers. The real node (scripts/node.sh): containerd, runc, the CNI plugins, iptables and
-# conntrack (kubelet and kube-proxy), socat (the API server's address on the node's bridge). Idempotent: packages already installed are left alone and apt-get update runs only
+# conntrack (kubelet and kube-proxy), socat (the API server's address on the node's bridge),
+# nftables (to remove the NetworkPolicy agent's table after a crash). The rootless BuildKit image
+# (tools/images/buildkit/build.sh): libseccomp-dev and a C toolchain for a static runc, uidmap's
+# newuidmap/newgidmap and setcap (libcap2-bin) for their file capabilities. Idempotent: packages already installed are left alone and apt-get update runs only
 # when something is missing from the package lists.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-PACKAGES=(docker-registry skopeo runc containerd containernetworking-plugins iptables conntrack socat)
+PACKAGES=(docker-registry skopeo runc containerd containernetworking-plugins iptables conntrack socat nftables libseccomp-dev uidmap libcap2-bin gcc libc6-dev)
 
 start=$(now_s)
 missing=()

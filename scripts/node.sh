@@ -58,7 +58,7 @@ why_not() {
   for bin in kubelet kube-proxy kubectl; do
     [[ -x "$SLIPWAY_BIN/$bin" ]] || { echo "$bin is not built (run make tools)"; return; }
   done
-  for bin in containerd ctr runc iptables ip6tables conntrack ip openssl socat; do
+  for bin in containerd ctr runc iptables ip6tables conntrack ip openssl socat nft; do
     PATH="$PATH:/usr/sbin:/sbin" command -v "$bin" >/dev/null ||
       { echo "$bin is not installed (run make tools)"; return; }
   done
@@ -135,6 +135,19 @@ snapshot_host() {
   for cmd in iptables ip6tables; do
     "$cmd"-save 2>/dev/null | sed -n 's/^:\([^ ]*\) .*/\1/p' | sort -u >"$HOST_STATE/$cmd-chains"
   done
+  nft list tables 2>/dev/null | sort >"$HOST_STATE/nft-tables" || : >"$HOST_STATE/nft-tables"
+}
+
+# remove_new_nft_tables: tables that appeared while the node ran (iptables-nft creates its ip and
+# ip6 tables on first use; the NetworkPolicy agent has its own).
+remove_new_nft_tables() {
+  local line
+  [[ -f "$HOST_STATE/nft-tables" ]] || return 0
+  while read -r line; do
+    [[ "$line" == table\ * ]] || continue
+    # shellcheck disable=SC2086 # "table FAMILY NAME"
+    nft delete $line >/dev/null 2>&1 || true
+  done < <(nft list tables 2>/dev/null | sort | comm -23 - "$HOST_STATE/nft-tables")
 }
 
 # The external side: every interface but loopback and the node's bridge.
@@ -302,6 +315,10 @@ cleanup_host() {
   teardown_network
   remove_new_chains iptables
   remove_new_chains ip6tables
+  # The NetworkPolicy agent's own table (tools/images/netpol): it removes it on SIGTERM; after a
+  # SIGKILL it stays, and with fail-closed it would keep dropping.
+  nft delete table inet slipway-netpol >/dev/null 2>&1 || true
+  remove_new_nft_tables
   conntrack -D -d "${NODE_POD_CIDR%/*}/${NODE_POD_CIDR#*/}" >/dev/null 2>&1 || true
   restore_sysctls
   rm -rf "$RUN_DIR"
@@ -640,7 +657,36 @@ cmd_join() {
   # Platform workloads land on the real node; only what tolerates the taint (fixtures that need
   # scripted readiness) stays on kwok's simulated nodes.
   kc taint nodes -l type=kwok slipway.dev/simulated=true:NoSchedule --overwrite >/dev/null
+  step="$(now_ms)"
+  deploy_addons
+  log "cluster DNS and NetworkPolicy enforcement ready in $(since_s "$step")s"
   log "real node $NODE_NAME joined cluster '$CLUSTER_NAME' in $(since_s "$t0")s (node IP $NODE_IP, pods $NODE_POD_CIDR)"
+}
+
+# render TEMPLATE: a manifest of tools/cluster/ with the address plan and image pins filled in.
+render() {
+  local text
+  text="$(<"$SLIPWAY_ROOT/tools/cluster/$1")"
+  text="${text//@CLUSTER_DNS_IP@/$CLUSTER_DNS_IP}"
+  text="${text//@CLUSTER_DOMAIN@/$CLUSTER_DOMAIN}"
+  text="${text//@NODE_IP@/$NODE_IP}"
+  text="${text//@COREDNS_IMAGE@/$(image_ref coredns)}"
+  text="${text//@NETPOL_IMAGE@/$(image_ref netpol)}"
+  printf '%s\n' "$text"
+}
+
+# deploy_addons: the cluster DNS (CoreDNS) and the NetworkPolicy agent, on the pod network with
+# their ServiceAccounts (the API server is reachable from pods), from images built here.
+deploy_addons() {
+  local name
+  for name in coredns netpol; do
+    render "$name.yaml" >"$RUN_DIR/$name.yaml"
+    kc apply -f "$RUN_DIR/$name.yaml" >/dev/null || die "could not apply tools/cluster/$name.yaml"
+  done
+  kc -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null ||
+    die "CoreDNS did not become ready within 120 s: $(kc -n kube-system logs deployment/coredns --tail=3 2>&1 | tr '\n' ' ' | cut -c1-300)"
+  kc -n kube-system rollout status daemonset/netpol --timeout=120s >/dev/null ||
+    die "the NetworkPolicy agent did not become ready within 120 s: $(kc -n kube-system logs daemonset/netpol --tail=3 2>&1 | tr '\n' ' ' | cut -c1-300)"
 }
 
 # drain: cordon the node (controllers' replacements stay Pending: the kwok nodes are tainted),
@@ -667,7 +713,13 @@ drain() {
 # stop_containers: what the kubelet did not stop: kill every task, remove containers.
 stop_containers() {
   containerd_up || return 0
-  local id
+  local id i
+  # SIGTERM first: the NetworkPolicy agent removes its nftables table on it.
+  for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s TERM "$id" >/dev/null 2>&1 || true; done
+  for ((i = 0; i < 50; i++)); do
+    ctr_ tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"' | grep -q . || break
+    sleep 0.1
+  done
   for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s KILL "$id" >/dev/null 2>&1 || true; done
   sleep 0.5
   for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$id" >/dev/null 2>&1 || true; done

@@ -31,6 +31,8 @@ export const DEFAULT_SETTINGS: Settings = {
     "docker.io/moby/buildkit",
     // The sample service.
     "ghcr.io/stefanprodan/podinfo",
+    // Images built here from source for the local stack's real node (scripts/images.sh).
+    "localhost/slipway",
   ],
   buildRunnerNamespace: DEFAULT_BUILD_NAMESPACE,
   stageLevels: { [PROD_STAGE]: "mandatory" },

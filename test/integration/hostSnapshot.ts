@@ -31,6 +31,8 @@ export interface HostSnapshot {
   routes: string[];
   iptables: string;
   ip6tables: string;
+  /** nftables tables (the NetworkPolicy agent keeps its own). */
+  nftTables: string[];
   sysctls: Record<string, string>;
   kubepodsCgroups: string[];
 }
@@ -92,6 +94,7 @@ export async function hostSnapshot(): Promise<HostSnapshot> {
     routes: (await sh("ip", ["route", "show", "table", "all"])).split("\n").filter(Boolean).sort(),
     iptables: await rules("iptables-save"),
     ip6tables: await rules("ip6tables-save"),
+    nftTables: (await sh("nft", ["list", "tables"])).split("\n").filter(Boolean).sort(),
     sysctls,
     kubepodsCgroups,
   };

@@ -1,6 +1,7 @@
 /**
  * The local stack for real: the pinned Pulumi CLI (Automation API) and Kubernetes provider against
- * an embedded cluster of this file's own, checked with kubectl.
+ * an embedded cluster of this file's own with the host's real node, checked with kubectl and with
+ * HTTP requests to what it runs.
  */
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { X509Certificate } from "node:crypto";
@@ -9,6 +10,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admissionRules, policyName } from "../../policy/rules/admission";
 import { DIGEST, happyTemplate } from "../policy/fixtures";
+import { imageRef } from "./realNodeSupport";
 import {
   CACHE,
   ROOT,
@@ -19,7 +21,7 @@ import {
   waitFor,
 } from "./support";
 
-const cluster = new TestCluster("slipway-it-stack", 36481);
+const cluster = new TestCluster("slipway-it-stack", 36481, { realNode: true });
 const backend = tempDir("slipway-it-backend-");
 let stack: Stack;
 
@@ -130,14 +132,32 @@ describe("local stack on the embedded cluster", () => {
     );
   });
 
-  it("runs the registry and the build runner with real mTLS certificates", async () => {
-    const registry = await cluster.getJson("deployment", "registry", "-n", "slipway-registry");
-    expect(registry.status.availableReplicas).toBe(1);
-    expect(registry.spec.template.spec.containers[0].image).toMatch(
-      /^docker\.io\/library\/registry:3\.1\.2@sha256:/,
+  /** A Deployment once `count` of its replicas are available (bounded: status lags the rollout). */
+  const available = (namespace: string, name: string, count: number) =>
+    waitFor(`${namespace}/${name} with ${count} available replicas`, async () => {
+      const d = await cluster.getJson("deployment", name, "-n", namespace);
+      if (d.status?.availableReplicas !== count) {
+        throw new Error(`availableReplicas ${d.status?.availableReplicas}`);
+      }
+      return d;
+    });
+
+  it("runs the registry, built here, and it answers /v2/", async () => {
+    const registry = await available("slipway-registry", "registry", 1);
+    const pinned = imageRef("registry");
+    expect(registry.spec.template.spec.containers[0].image).toBe(
+      `${pinned.slice(0, pinned.indexOf(":"))}@${pinned.split("@")[1]}`,
     );
-    const buildkit = await cluster.getJson("deployment", "buildkitd", "-n", "slipway-build");
-    expect(buildkit.status.availableReplicas).toBe(1);
+    const svc = await cluster.getJson("service", "registry", "-n", "slipway-registry");
+    const response = await fetch(`http://${svc.spec.clusterIP}:${svc.spec.ports[0].port}/v2/`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("docker-distribution-api-version")).toBe("registry/2.0");
+  });
+
+  it("runs the build runner with real mTLS certificates", async () => {
+    await available("slipway-build", "buildkitd", 1);
 
     const secret = await cluster.getJson("secret", "buildkitd-server-tls", "-n", "slipway-build");
     const decode = (key: string) => Buffer.from(secret.data[key], "base64").toString();
@@ -150,9 +170,8 @@ describe("local stack on the embedded cluster", () => {
   });
 
   it("serves the live Service from the active color only", async () => {
-    const blue = await cluster.getJson("deployment", "podinfo-blue", "-n", "dev");
+    await available("dev", "podinfo-blue", 2);
     const green = await cluster.getJson("deployment", "podinfo-green", "-n", "dev");
-    expect(blue.status.readyReplicas).toBe(2);
     expect(green.spec.replicas).toBe(0);
 
     const live = await cluster.getJson("service", "podinfo", "-n", "dev");
@@ -182,6 +201,19 @@ describe("local stack on the embedded cluster", () => {
     const endpoints = slices.items.flatMap((s: any) => s.endpoints ?? []);
     expect(endpoints.flatMap((e: any) => e.addresses).sort()).toEqual(blueIps);
     expect(endpoints.every((e: any) => e.conditions.ready === true)).toBe(true);
+
+    // And a real request through the live Service is answered by a blue pod, under the stage's
+    // restricted Pod Security, read-only root filesystem and non-root user.
+    const bluePods = pods.items.map((p: any) => p.metadata.name);
+    for (let i = 0; i < 4; i++) {
+      const response = await fetch(`http://${live.spec.clusterIP}:${live.spec.ports[0].port}/`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { hostname: string; message: string };
+      expect(bluePods).toContain(body.hostname);
+      expect(body.message).toBe("slipway local");
+    }
   });
 
   it("changes nothing on a second up", async () => {

@@ -165,6 +165,142 @@ describe("the real node", () => {
     });
   });
 
+  /** A few requests from a pod of `namespace` (the load client built here); its summary. */
+  async function requestsFrom(namespace: string, name: string, url: string) {
+    await apply(`client-${name}`, {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace, labels: { app: "client" } },
+      spec: {
+        restartPolicy: "Never",
+        automountServiceAccountToken: false,
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: 65532,
+          seccompProfile: { type: "RuntimeDefault" },
+        },
+        containers: [
+          {
+            name: "client",
+            image: imageRef("loadclient"),
+            args: [
+              "-url",
+              url,
+              "-rate",
+              "5",
+              "-max-requests",
+              "3",
+              "-timeout",
+              "2s",
+              "-mode",
+              "new-conn",
+            ],
+            resources: { limits: { cpu: "100m", memory: "64Mi" } },
+            securityContext: {
+              allowPrivilegeEscalation: false,
+              readOnlyRootFilesystem: true,
+              capabilities: { drop: ["ALL"] },
+            },
+          },
+        ],
+      },
+    });
+    await cluster.kubectl(
+      "wait",
+      "pod",
+      name,
+      "-n",
+      namespace,
+      "--for=jsonpath={.status.phase}=Succeeded",
+      "--timeout=90s",
+    );
+    const log = await cluster.kubectl("logs", name, "-n", namespace, "-c", "client");
+    const summary = log
+      .split("\n")
+      .filter((line) => line.includes('"target_rate"'))
+      .map(
+        (line) => JSON.parse(line) as { ok: number; failed: number; failures_by_kind: object },
+      )[0];
+    if (!summary) throw new Error(`${namespace}/${name}: no summary in\n${log}`);
+    return summary;
+  }
+
+  it("resolves Service names in pods and enforces NetworkPolicies for real", async () => {
+    await apply("np-client-ns", {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: {
+        name: "it-client",
+        labels: { "pod-security.kubernetes.io/enforce": "restricted" },
+      },
+    });
+    // By name, through the cluster DNS: CoreDNS answers on the pod network.
+    const url = `http://web.${NS}.svc.cluster.local/`;
+    const open = await requestsFrom("it-client", "before-deny", url);
+    expect(open).toMatchObject({ ok: 3, failed: 0 });
+
+    await apply("deny", {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "default-deny", namespace: NS },
+      spec: { podSelector: {}, policyTypes: ["Ingress"] },
+    });
+    // The agent acts on the policy once it has seen it: the refusal is the policy's.
+    const denied = await waitFor(
+      "the default-deny policy to refuse the client",
+      async () => {
+        const summary = await requestsFrom("it-client", `denied-${Date.now() % 100000}`, url);
+        if (summary.failed !== 3) throw new Error(`not refused yet: ${JSON.stringify(summary)}`);
+        return summary;
+      },
+      60,
+    );
+    expect(denied.ok).toBe(0);
+
+    // A connection the policy allows (from the client's namespace) gets through again.
+    await apply("allow", {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "allow-it-client", namespace: NS },
+      spec: {
+        podSelector: { matchLabels: { app: "web" } },
+        policyTypes: ["Ingress"],
+        ingress: [
+          {
+            from: [
+              {
+                namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "it-client" } },
+              },
+            ],
+          },
+        ],
+      },
+    });
+    const allowed = await waitFor(
+      "the allowing policy to let the client through",
+      async () => {
+        const summary = await requestsFrom("it-client", `allowed-${Date.now() % 100000}`, url);
+        if (summary.ok !== 3) throw new Error(`still refused: ${JSON.stringify(summary)}`);
+        return summary;
+      },
+      60,
+    );
+    expect(allowed.failed).toBe(0);
+
+    // And with both policies deleted, the same connection succeeds: it was the policy that refused.
+    await cluster.kubectl("delete", "networkpolicy", "--all", "-n", NS);
+    const reopened = await waitFor(
+      "the connection to succeed without policies",
+      async () => {
+        const summary = await requestsFrom("it-client", `reopened-${Date.now() % 100000}`, url);
+        if (summary.ok !== 3) throw new Error(`still refused: ${JSON.stringify(summary)}`);
+        return summary;
+      },
+      60,
+    );
+    expect(reopened.failed).toBe(0);
+  });
+
   it("leaves to kwok only what tolerates the simulated nodes' taint", async () => {
     await apply(
       "simulated",

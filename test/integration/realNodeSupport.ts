@@ -2,6 +2,7 @@
  * Facts of the real node the tests read from their one home: the address plan
  * (tools/cluster/network.env) and the images built here (tools/images.lock).
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CACHE, ROOT } from "./support";
@@ -35,13 +36,12 @@ export const NETWORK = {
   RUN_DIR: path.join(CACHE, "node", "run"),
 };
 
-/** `localhost/slipway/NAME:VERSION@sha256:...` of an image built here, from tools/images.lock. */
+/**
+ * `localhost/slipway/NAME:VERSION@sha256:...` of an image built here: scripts/images.sh reads it
+ * from tools/images.lock (one reader of the pins).
+ */
 export function imageRef(name: string): string {
-  const lock = fs.readFileSync(path.join(ROOT, "tools", "images.lock"), "utf8");
-  for (const line of lock.split("\n")) {
-    const [image, version, , digest] = line.trim().split(/\s+/);
-    if (image === name && version && digest)
-      return `localhost/slipway/${image}:${version}@${digest}`;
-  }
-  throw new Error(`tools/images.lock has no image ${name}`);
+  return execFileSync(path.join(ROOT, "scripts", "images.sh"), ["ref", name], {
+    encoding: "utf8",
+  }).trim();
 }

@@ -1,0 +1,3 @@
+module slipway.local/images/loadclient
+
+go 1.25

@@ -1,0 +1,3 @@
+module slipway.local/images/pause
+
+go 1.26
