@@ -163,6 +163,17 @@ describe("the real node", () => {
         .map((e: any) => e.conditions.ready);
       if (ready.length !== 1 || ready[0] !== false) throw new Error(`ready: ${ready}`);
     });
+    // And back: the next tests reach it through the Service.
+    await fetch(`http://${pod.status.podIP}:9898/readyz/enable`, { method: "POST" });
+    await cluster.kubectl(
+      "-n",
+      NS,
+      "wait",
+      "pod",
+      pod.metadata.name,
+      "--for=condition=Ready",
+      "--timeout=60s",
+    );
   });
 
   /** A few requests from a pod of `namespace` (the load client built here); its summary. */
@@ -328,15 +339,20 @@ describe("the real node", () => {
       expect(await sh("ip", ["route", "show", "type", "unreachable"])).toContain(range);
     }
     expect(await sh("ip", ["route", "get", "10.0.0.200"])).toContain(`dev ${NETWORK.NODE_BRIDGE}`);
-    const guard = await sh("iptables", ["-S", "SLIPWAY-NODE-GUARD"]);
-    for (const range of [
-      NETWORK.NODE_POD_CIDR,
-      NETWORK.SERVICE_CIDR,
-      NETWORK.KWOK_POD_CIDR,
-      NETWORK.KWOK_NODE_CIDR,
-    ]) {
-      expect(guard).toContain(`-d ${range} ! -o ${NETWORK.NODE_BRIDGE}`);
+    // What is sent or forwarded for a cluster range leaves by the bridge or not at all.
+    for (const chain of ["SLIPWAY-NODE-OUT", "SLIPWAY-NODE-FWD"]) {
+      const guard = await sh("iptables", ["-S", chain]);
+      expect(guard).toContain(`-A ${chain} -o ${NETWORK.NODE_BRIDGE} -j RETURN`);
+      for (const range of [
+        NETWORK.NODE_POD_CIDR,
+        NETWORK.SERVICE_CIDR,
+        NETWORK.KWOK_POD_CIDR,
+        NETWORK.KWOK_NODE_CIDR,
+      ]) {
+        expect(guard).toContain(`-A ${chain} -d ${range} -j REJECT`);
+      }
     }
+    expect(await sh("iptables", ["-S", "OUTPUT"])).toContain("-A OUTPUT -j SLIPWAY-NODE-OUT");
   });
 
   it("is one per host: a second node is refused in one line naming the holder", async () => {

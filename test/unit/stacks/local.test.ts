@@ -84,9 +84,9 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
         previewService: "podinfo-preview",
         activeColor: "blue",
         images: {
-          blue: "ghcr.io/stefanprodan/podinfo@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94",
+          blue: "localhost/slipway/podinfo@sha256:48f4c289bd06daabb2c914b58681687409bdd1d7772bf882ca0a029eede2f920",
           green:
-            "ghcr.io/stefanprodan/podinfo@sha256:862ca45e61b32392f7941a1bdfdbe5ff8b6899070135f1bdca1c287d0057fc94",
+            "localhost/slipway/podinfo@sha256:48f4c289bd06daabb2c914b58681687409bdd1d7772bf882ca0a029eede2f920",
         },
       },
     ]);
