@@ -84,6 +84,13 @@ export function kubeTargetFromConfig(text: string, context?: string): KubeTarget
   };
 }
 
+/** An answer taken as it came: any status, the body as text. */
+export interface RawAnswer {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+}
+
 export type WatchEvent<T> = { type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"; object: T };
 
 export class KubeClient {
@@ -146,7 +153,8 @@ export class KubeClient {
     contentType = "application/json",
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const req = this.open(method, path, contentType, (res) => {
+      const headers = { Accept: "application/json", "Content-Type": contentType };
+      const req = this.open(method, path, headers, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
@@ -172,6 +180,59 @@ export class KubeClient {
   }
 
   /**
+   * GET that resolves with whatever answers, whatever its status, keeping the first `maxBytes` of
+   * the body as text: for paths whose answer is not an API object, such as a Service's proxy
+   * (`/api/v1/namespaces/<ns>/services/<name>:<port>/proxy/<path>`). Rejects on a network error,
+   * and with `signal.reason` (a TimeoutError for AbortSignal.timeout) when `signal` aborts first.
+   */
+  getRaw(path: string, signal?: AbortSignal, maxBytes = 64 * 1024): Promise<RawAnswer> {
+    return new Promise<RawAnswer>((resolve, reject) => {
+      let settled = false;
+      const settle = (finish: () => void) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener("abort", abort);
+        finish();
+      };
+      const fail = (error: unknown) =>
+        settle(() => reject(signal?.aborted ? (signal.reason as unknown) : error));
+      const req = this.open("GET", path, { Accept: "*/*" }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const done = () =>
+          settle(() =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).subarray(0, maxBytes).toString("utf8"),
+            }),
+          );
+        res.on("data", (c: Buffer) => {
+          chunks.push(c);
+          size += c.length;
+          if (size >= maxBytes) {
+            done();
+            req.destroy();
+          }
+        });
+        res.on("end", done);
+        res.on("error", fail);
+        res.on("close", () => {
+          if (!res.complete) fail(new Error("the answer was cut off"));
+        });
+      });
+      const abort = () => {
+        fail(signal?.reason);
+        req.destroy();
+      };
+      req.on("error", fail);
+      if (signal?.aborted) abort();
+      else signal?.addEventListener("abort", abort, { once: true });
+      req.end();
+    });
+  }
+
+  /**
    * Streams every event of a watch from `resourceVersion` until `signal` aborts. Calls `onEvent`
    * for each event in order; resolves when the server closes the stream or the signal aborts.
    */
@@ -184,7 +245,8 @@ export class KubeClient {
     const sep = path.includes("?") ? "&" : "?";
     const url = `${path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}`;
     return new Promise<void>((resolve, reject) => {
-      const req = this.open("GET", url, "application/json", (res) => {
+      const headers = { Accept: "application/json", "Content-Type": "application/json" };
+      const req = this.open("GET", url, headers, (res) => {
         if ((res.statusCode ?? 0) >= 300) {
           reject(new KubeApiError(res.statusCode ?? 0, "WATCH", path, res.statusMessage ?? ""));
           res.resume();
@@ -218,14 +280,11 @@ export class KubeClient {
   private open(
     method: string,
     path: string,
-    contentType: string,
+    headers: Record<string, string>,
     onResponse: (res: http.IncomingMessage) => void,
   ): http.ClientRequest {
     const url = new URL(this.target.server + path);
-    const headers: Record<string, string> = {
-      Accept: "application/json",
-      "Content-Type": contentType,
-    };
+    headers = { ...headers };
     if (this.target.token) headers.Authorization = `Bearer ${this.target.token}`;
     const mod = url.protocol === "https:" ? https : http;
     return mod.request(url, { method, headers, agent: this.agent }, onResponse);
