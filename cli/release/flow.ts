@@ -552,6 +552,7 @@ export class ReleaseFlow {
         image,
         role,
         colorProblems: (c, r) => view.colorProblems(c, r),
+        kube: view.kube,
       },
       this.log,
     );

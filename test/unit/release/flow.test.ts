@@ -3,11 +3,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CliError } from "../../../cli/errors";
-import { KubeApiError, KubeClient } from "../../../cli/kube";
+import { KubeApiError, KubeClient, RawAnswer } from "../../../cli/kube";
 import { EngineError, PlannedStep, StackEngine } from "../../../cli/release/engine";
 import { ReleaseFlow } from "../../../cli/release/flow";
 
 const A = `registry.test/apps/web:1.0.0@sha256:${"1".repeat(64)}`;
+const B = `registry.test/apps/web:1.1.0@sha256:${"2".repeat(64)}`;
 const STACK = `config:
   slipway:services:
     - name: web
@@ -26,9 +27,43 @@ const STACK = `config:
         replicas: 2
 `;
 
-/** An API server holding a ready blue/green service and the Leases created through it. */
+/** A service proxy request as the fake API server saw it. */
+interface ProxyRequest {
+  readonly namespace: string;
+  readonly service: string;
+  readonly port: string;
+  readonly path: string;
+}
+
+/** The API server's answer when a Service selects no ready pod. */
+const noEndpoints = (service: string): RawAnswer => ({
+  status: 503,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: `no endpoints available for service "${service}"`,
+    reason: "ServiceUnavailable",
+    code: 503,
+  }),
+});
+
+/**
+ * An API server holding a ready blue/green service and the Leases created through it. The live
+ * Service selects `liveColor` (the engine's `up` moves it), the preview Service the other color;
+ * the service proxy answers through `backend` and records what it was asked.
+ */
 class FakeApi {
   readonly objects = new Map<string, unknown>();
+  liveColor: "blue" | "green" = "blue";
+  readonly proxied: ProxyRequest[] = [];
+  backend: (req: ProxyRequest) => RawAnswer = () => ({
+    status: 200,
+    headers: { "content-type": "text/plain" },
+    body: "ok",
+  });
   constructor() {
     for (const color of ["blue", "green"]) {
       this.objects.set(`/apis/apps/v1/namespaces/dev/deployments/web-${color}`, {
@@ -53,11 +88,16 @@ class FakeApi {
   client(): KubeClient {
     const objects = this.objects;
     const pods = () => this.pods();
+    const live = () => this.liveColor;
+    const proxy = (req: ProxyRequest) => {
+      this.proxied.push(req);
+      return this.backend(req);
+    };
     const fake = {
       async get(p: string) {
         if (p.startsWith("/api/v1/namespaces/dev/pods?")) return { items: pods() };
         if (p.startsWith("/apis/discovery.k8s.io/v1/namespaces/dev/endpointslices?")) {
-          const color = p.includes("web-preview") ? "green" : "blue";
+          const color = p.includes("web-preview") ? (live() === "blue" ? "green" : "blue") : live();
           return {
             items: [
               {
@@ -76,6 +116,13 @@ class FakeApi {
       },
       async find(p: string) {
         return objects.get(p);
+      },
+      async getRaw(p: string): Promise<RawAnswer> {
+        const m = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/:]+):([^/]+)\/proxy(\/.*)$/.exec(
+          p,
+        );
+        if (!m) throw new Error(`the fake API serves no raw GET of ${p}`);
+        return proxy({ namespace: m[1], service: m[2], port: m[3], path: m[4] });
       },
       async create(p: string, body: { metadata: { name: string } }) {
         const key = `${p}/${body.metadata.name}`;
@@ -98,8 +145,11 @@ class FakeApi {
 class FakeEngine implements StackEngine {
   ups: string[] = [];
   planError?: Error;
+  /** Runs after each up: the cluster takes the stack file's state. */
+  applied?: () => void;
   async up(phase: string) {
     this.ups.push(phase);
+    this.applied?.();
   }
   async expectNoChanges() {}
   async plannedSteps(): Promise<PlannedStep[]> {
@@ -139,6 +189,9 @@ beforeEach(() => {
   fs.writeFileSync(path.join(dir, "Pulumi.demo.yaml"), STACK);
   api = new FakeApi();
   engine = new FakeEngine();
+  engine.applied = () => {
+    api.liveColor = /activeColor: (blue|green)/.exec(file())![1] as "blue" | "green";
+  };
   err.length = 0;
   out.length = 0;
 });
@@ -191,5 +244,60 @@ describe("ReleaseFlow.rollback (fake engine and API)", () => {
       /a release of web is already in flight: Lease dev\/slipway-release-web held by ana@ci\/42 since 2026-11-22T05:59:00.000000Z \(phase verify/,
     );
     expect(file()).toBe(STACK);
+  });
+});
+
+/** STACK with checks added to the web service. */
+const withChecks = (checks: string) =>
+  STACK.replace("      idleReplicas: 2\n", `      idleReplicas: 2\n      checks:\n${checks}`);
+
+describe("ReleaseFlow http checks (fake engine and API)", () => {
+  const PRE = "        prePromotion:\n          - {kind: http, service: preview, path: /readyz}\n";
+  const POST = "        postPromotion:\n          - {kind: http, service: live, path: /version}\n";
+
+  it("calls the preview Service through the API server's proxy before the switch, the live one after", async () => {
+    fs.writeFileSync(path.join(dir, "Pulumi.demo.yaml"), withChecks(PRE + POST));
+    expect(await flow().release("web", { image: B, autoPromote: true, pullRequest: false })).toBe(
+      0,
+    );
+    expect(api.proxied).toEqual([
+      { namespace: "dev", service: "web-preview", port: "8080", path: "/readyz" },
+      { namespace: "dev", service: "web", port: "8080", path: "/version" },
+    ]);
+    expect(file()).toContain("activeColor: green");
+    expect(err).toContainEqual(
+      expect.stringMatching(
+        /^ {2}check http GET \/readyz \(dev\/web-preview:8080\) on green: passed/,
+      ),
+    );
+  });
+
+  it("fails the release when the preview Service has no ready endpoint, naming it", async () => {
+    fs.writeFileSync(path.join(dir, "Pulumi.demo.yaml"), withChecks(PRE));
+    api.backend = (req) => noEndpoints(req.service);
+    const release = flow().release("web", { image: B, autoPromote: true, pullRequest: false });
+    await expect(release).rejects.toThrow(CliError);
+    await expect(release).rejects.toThrow(
+      'phase 2 (pre-promotion checks) failed:\n  http check GET /readyz on dev/web-preview:8080 failed: no ready endpoint (the API server\'s service proxy answered 503: no endpoints available for service "web-preview")',
+    );
+    expect(file()).toContain("activeColor: blue");
+    expect(file()).toContain(`      green:\n        image: ${A}\n`);
+    expect(file()).toMatch(/result: failed/);
+    expect(engine.ups).toEqual(["deploy-idle", "restore the idle color"]);
+  });
+
+  it("switches back when the live Service answers the wrong status after the switch", async () => {
+    fs.writeFileSync(path.join(dir, "Pulumi.demo.yaml"), withChecks(POST));
+    api.backend = (req) =>
+      req.service === "web" && api.liveColor === "green"
+        ? { status: 500, headers: { "content-type": "text/plain" }, body: "boom" }
+        : { status: 200, headers: {}, body: "ok" };
+    await expect(
+      flow().release("web", { image: B, autoPromote: true, pullRequest: false }),
+    ).rejects.toThrow(
+      "post-promotion checks failed:\n  http check GET /version on dev/web:8080 answered 500, want 200\ntraffic is back on blue",
+    );
+    expect(file()).toContain("activeColor: blue");
+    expect(api.liveColor).toBe("blue");
   });
 });
