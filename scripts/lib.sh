@@ -27,7 +27,7 @@ now_s() { date +%s; }
 took() { log "$1 took $(($(now_s) - $2))s"; }
 
 # The local stack's Pulumi environment: file backend and passphrase under the cache, never in the
-# repo. The passphrase only protects a throwaway local stack; it is documented in the README.
+# repo. The passphrase only protects a throwaway local stack; it is documented in docs/configuration.md.
 SLIPWAY_LOCAL_PASSPHRASE="slipway-local"
 use_local_pulumi() {
   local state_dir="${1:-${SLIPWAY_STATE_DIR:-$SLIPWAY_CACHE/state/pulumi}}"

@@ -25,7 +25,7 @@ export interface Finding {
 
 export interface DockerfileRule {
   readonly id: string;
-  /** One line for the rule table in `slipway help lint-dockerfile` and the README. */
+  /** One line for the rule table in `slipway help lint-dockerfile` and docs/build-and-promotion.md. */
   readonly summary: string;
   check(dockerfile: Dockerfile): Finding[];
 }

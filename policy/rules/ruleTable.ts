@@ -1,6 +1,6 @@
 /**
- * The README's table of every rule, generated from the rule definitions (test/policy/readme.test.ts
- * fails when README.md's copy is stale): name, what it checks, its default level per stack and
+ * docs/policy.md's table of every rule, generated from the rule definitions (test/policy/readme.test.ts
+ * fails when docs/policy.md's copy is stale): name, what it checks, its default level per stack and
  * stage, and where it is enforced.
  */
 import { AWS_RULES } from "./awsRules";

@@ -37,8 +37,15 @@ export function colorOf(record: LoadRecord, app: string): string {
 
 const RATE = 100;
 const MAX_DURATION_S = 300;
-const CLIENTS: Array<{ name: string; mode: LoadMode; from: "host" | "pod" }> = [
-  { name: "host-new-conn", mode: "new-conn", from: "host" },
+/** podinfo holds these open for 2 s: requests in flight across a scale-down or a pod's deletion. */
+export const SLOW_PATH = "/delay/2";
+const CLIENTS: Array<{
+  name: string;
+  mode: LoadMode;
+  from: "host" | "pod";
+  slow?: { every: number; path: string };
+}> = [
+  { name: "host-new-conn", mode: "new-conn", from: "host", slow: { every: 25, path: SLOW_PATH } },
   { name: "host-keepalive", mode: "keepalive", from: "host" },
   { name: "pod-new-conn", mode: "new-conn", from: "pod" },
   { name: "pod-keepalive", mode: "keepalive", from: "pod" },
@@ -177,7 +184,7 @@ export class Traffic {
         timeoutS: 5,
       };
       if (c.from === "host") {
-        const run = startLoad({ ...args, label: c.name, binary });
+        const run = startLoad({ ...args, label: c.name, binary, pathEvery: c.slow });
         this.host.push({ client: c.name, run });
       } else {
         this.pods.push(
@@ -248,7 +255,12 @@ export function wrongColorAfter(
   return results.flatMap((r) =>
     r.records
       .filter(
-        (rec) => rec.ok && r.start_epoch_ms + rec.at_ms >= settledAt && colorOf(rec, app) !== color,
+        (rec) =>
+          rec.ok &&
+          // podinfo's /delay answers carry no hostname.
+          !rec.path.startsWith(SLOW_PATH) &&
+          r.start_epoch_ms + rec.at_ms >= settledAt &&
+          colorOf(rec, app) !== color,
       )
       .slice(0, 5)
       .map((rec) => `${r.client} #${rec.i}: answered by ${rec.hostname}`),

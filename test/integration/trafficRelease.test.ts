@@ -5,12 +5,14 @@
  * phase window, and that no request was answered by the old color once the switch had settled;
  * the negative control shows the same loop does count failures.
  */
+import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EndpointWatcher, ObjectWatcher } from "./endpointWatcher";
 import { imageRef } from "./realNodeSupport";
 import { ReleaseFixture } from "./releaseFixture";
 import {
   ClientResult,
+  SLOW_PATH,
   Traffic,
   Window,
   failures,
@@ -87,6 +89,13 @@ describe("blue/green releases under real traffic", () => {
     const releasedAt = Date.now();
     const run = await fixture.slipway("release", APP, "--image", NEXT_IMAGE);
     expect(run.code, run.stderr).toBe(0);
+    // The checks reached the real pods through the API server's service proxy.
+    expect(run.stdout + run.stderr).toMatch(
+      /check http GET \/readyz \(dev\/web-preview:9898\) on green: passed/,
+    );
+    expect(run.stdout + run.stderr).toMatch(
+      /check http GET \/version \(dev\/web:9898\) on green: passed/,
+    );
     await podsGone("blue");
     const settledAt = Date.now();
     // Requests after the settle point: the wrong-color check must have something to look at.
@@ -112,6 +121,16 @@ describe("blue/green releases under real traffic", () => {
       ],
       { color: "green", at: settledAt },
     );
+    // Slow requests were in flight while blue's pods shut down, and every one was answered.
+    const host = results.find((r) => r.client === "host-new-conn")!;
+    const slowDuringScaleDown = host.records.filter(
+      (r) =>
+        r.path.startsWith(SLOW_PATH) &&
+        host.start_epoch_ms + r.start_ms >= scaleDownAt &&
+        host.start_epoch_ms + r.start_ms < settledAt,
+    );
+    expect(slowDuringScaleDown.length).toBeGreaterThan(0);
+    expect(slowDuringScaleDown.every((r) => r.ok)).toBe(true);
   });
 
   it("(b) a release gated by --no-auto-promote, then promote, switches with 0 failed requests", async () => {
@@ -192,6 +211,71 @@ describe("blue/green releases under real traffic", () => {
       color: "blue",
       at: startedAt,
     });
+  });
+
+  it("(e) deleting the live pods one by one (graceful deletes) drops no request", async () => {
+    // The rollback left blue live at its idle size (1): give it two pods, so one serves while
+    // the other goes (with one pod, its deletion is an outage whatever the platform does).
+    await fixture.editStack("web: blue at 2", (text) =>
+      text.replace(/(\n {6}blue:\n {8}image: [^\n]+\n {8}replicas: )1\n/, "$12\n"),
+    );
+    expect(fixture.service()).toMatchObject({ activeColor: "blue", blue: { replicas: 2 } });
+    await fixture.pulumi("up", "--yes", "--skip-preview");
+    const traffic = new Traffic(cluster, NS, APP, PORT);
+    await traffic.start();
+    const startedAt = Date.now();
+    const selector = `app.kubernetes.io/name=${APP},slipway.dev/color=blue`;
+    const pods = (await cluster.getJson("pods", "-n", NS, "-l", selector)).items.map(
+      (p: any) => p.metadata.name as string,
+    );
+    expect(pods.length).toBe(2);
+    for (const pod of pods) {
+      // kubectl waits for the pod to be gone (preStop, then SIGTERM and podinfo's drain), then
+      // for its replacement to be ready before the next one goes.
+      await cluster.kubectl("delete", "pod", pod, "-n", NS, "--timeout=120s");
+      await cluster.kubectl(
+        "rollout",
+        "status",
+        `deployment/${APP}-blue`,
+        "-n",
+        NS,
+        "--timeout=120s",
+      );
+    }
+    const endedAt = Date.now();
+    const results = await traffic.stop();
+    expectClean("pod deletion", results, [{ name: "deletions", from: startedAt, to: endedAt }], {
+      color: "blue",
+      at: startedAt,
+    });
+  });
+
+  it("(f) a hand edit that flips onto an unready idle color fails its up and no request notices", async () => {
+    const committed = fs.readFileSync(fixture.stackFile, "utf8");
+    fs.writeFileSync(
+      fixture.stackFile,
+      committed
+        .replace("activeColor: blue", "activeColor: green")
+        .replace(NEXT_IMAGE, UNREADY_IMAGE),
+    );
+    const traffic = new Traffic(cluster, NS, APP, PORT);
+    await traffic.start();
+    const startedAt = Date.now();
+    try {
+      const up = await fixture.upResult();
+      expect(up.code).not.toBe(0);
+      expect(up.output).toMatch(/kubernetes:apps\/v1:Deployment \(web-green\)/);
+    } finally {
+      fs.writeFileSync(fixture.stackFile, committed);
+    }
+    const endedAt = Date.now();
+    const results = await traffic.stop();
+    expect(await fixture.liveSelectorColor(NS, APP)).toBe("blue");
+    expectClean("hand edit", results, [{ name: "up", from: startedAt, to: endedAt }], {
+      color: "blue",
+      at: startedAt,
+    });
+    await fixture.pulumi("up", "--yes", "--skip-preview");
   });
 
   it("negative control: a bare selector patch to a color with no ready pods makes the loop count failures", async () => {

@@ -1,8 +1,8 @@
 /**
  * The GitHub workflows users copy: actionlint (built by scripts/actionlint.sh at the version in
  * tools/versions.env) finds nothing and does catch a broken copy; every third-party action is
- * pinned by a full commit SHA with its tag in a comment, or named in the README as tag-pinned;
- * the jobs have the shape the pull-request flow promises; and the affected-stacks rule.
+ * pinned by a full commit SHA with its tag in a comment, or named in docs/pull-requests.md as
+ * tag-pinned; the jobs have the shape the pull-request flow promises; and the affected-stacks rule.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -80,8 +80,8 @@ describe("the workflows", () => {
     expect(stdout).toContain('property "previw" is not defined');
   }, 600_000);
 
-  it("pin every third-party action by a full commit SHA with its tag, or say so in the README", () => {
-    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+  it("pin every third-party action by a full commit SHA with its tag, or say so in the docs", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "docs", "pull-requests.md"), "utf8");
     const uses = usesLines();
     expect(uses.length).toBeGreaterThan(5);
     for (const { file, line } of uses) {

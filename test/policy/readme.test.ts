@@ -1,7 +1,8 @@
 /**
- * README.md's rule table is generated from the rule definitions (policy/rules/ruleTable.ts) and the
- * stack files' stages; this fails when the README's copy is stale. To rewrite it:
+ * The rule table in docs/policy.md is generated from the rule definitions (policy/rules/ruleTable.ts)
+ * and the stack files' stages; this fails when the docs' copy is stale. To rewrite it:
  *   SLIPWAY_UPDATE_README=1 npx vitest run --project policy test/policy/readme.test.ts
+ * (The file and variable keep their names from when the table lived in README.md.)
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -14,7 +15,7 @@ import { STACK_RULES } from "../../policy/rules/stackRules";
 import { WORKLOAD_RULES } from "../../policy/rules/workloadRules";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-const README = path.join(ROOT, "README.md");
+const POLICY_DOC = path.join(ROOT, "docs", "policy.md");
 const BEGIN = "<!-- rules:begin (generated: see test/policy/readme.test.ts) -->";
 const END = "<!-- rules:end -->";
 
@@ -27,21 +28,21 @@ function stacks(): StackStages[] {
 }
 
 async function expectedTable(): Promise<string> {
-  const options = await prettier.resolveConfig(README);
+  const options = await prettier.resolveConfig(POLICY_DOC);
   return (await prettier.format(ruleTable(stacks()), { ...options, parser: "markdown" })).trim();
 }
 
-describe("README.md rule table", () => {
+describe("docs/policy.md rule table", () => {
   it("is the table generated from the rule definitions", async () => {
-    const readme = fs.readFileSync(README, "utf8");
+    const readme = fs.readFileSync(POLICY_DOC, "utf8");
     const begin = readme.indexOf(BEGIN);
     const end = readme.indexOf(END);
-    expect(begin, `README.md has no ${BEGIN} marker`).toBeGreaterThanOrEqual(0);
+    expect(begin, `docs/policy.md has no ${BEGIN} marker`).toBeGreaterThanOrEqual(0);
     expect(end).toBeGreaterThan(begin);
     const table = await expectedTable();
     if (process.env.SLIPWAY_UPDATE_README === "1") {
       const updated = `${readme.slice(0, begin + BEGIN.length)}\n\n${table}\n\n${readme.slice(end)}`;
-      fs.writeFileSync(README, updated);
+      fs.writeFileSync(POLICY_DOC, updated);
       return;
     }
     expect(readme.slice(begin + BEGIN.length, end).trim()).toBe(table);

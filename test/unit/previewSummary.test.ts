@@ -204,9 +204,12 @@ describe("preview summary of recorded previews", () => {
   });
 });
 
-describe("the README's sample comment", () => {
+describe("the sample comment in docs/pull-requests.md", () => {
   it("is what the renderer writes for the recorded blue/green switch", () => {
-    const readme = fs.readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
+    const readme = fs.readFileSync(
+      path.join(__dirname, "..", "..", "docs", "pull-requests.md"),
+      "utf8",
+    );
     const block = /<!-- sample-comment:start -->\n\n```text\n([\s\S]*?)```\n/.exec(readme);
     expect(block?.[1]).toBe(summary("blue-green-switch"));
   });
