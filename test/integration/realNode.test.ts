@@ -9,7 +9,12 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HostSnapshot, hostSnapshot } from "./hostSnapshot";
 import { ROOT, TestCluster, sh, tempDir, waitFor } from "./support";
-import { NETWORK, imageRef } from "./realNodeSupport";
+import {
+  NETWORK,
+  RESTRICTED_CONTAINER_SECURITY,
+  RESTRICTED_POD_SECURITY,
+  imageRef,
+} from "./realNodeSupport";
 
 const cluster = new TestCluster("slipway-it-node", 36487, { realNode: true });
 const work = tempDir("slipway-it-node-");
@@ -45,12 +50,7 @@ function podinfo(name: string, extra: Record<string, unknown> = {}): object {
         metadata: { labels: { app: name } },
         spec: {
           automountServiceAccountToken: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: 65532,
-            runAsGroup: 65532,
-            seccompProfile: { type: "RuntimeDefault" },
-          },
+          securityContext: RESTRICTED_POD_SECURITY,
           containers: [
             {
               name: "app",
@@ -62,11 +62,7 @@ function podinfo(name: string, extra: Record<string, unknown> = {}): object {
                 requests: { cpu: "10m", memory: "32Mi" },
                 limits: { cpu: "200m", memory: "128Mi" },
               },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ["ALL"] },
-              },
+              securityContext: RESTRICTED_CONTAINER_SECURITY,
               volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
             },
           ],
@@ -185,11 +181,7 @@ describe("the real node", () => {
       spec: {
         restartPolicy: "Never",
         automountServiceAccountToken: false,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 65532,
-          seccompProfile: { type: "RuntimeDefault" },
-        },
+        securityContext: RESTRICTED_POD_SECURITY,
         containers: [
           {
             name: "client",
@@ -207,11 +199,7 @@ describe("the real node", () => {
               "new-conn",
             ],
             resources: { limits: { cpu: "100m", memory: "64Mi" } },
-            securityContext: {
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              capabilities: { drop: ["ALL"] },
-            },
+            securityContext: RESTRICTED_CONTAINER_SECURITY,
           },
         ],
       },
@@ -236,6 +224,18 @@ describe("the real node", () => {
     return summary;
   }
 
+  /** Runs a new client pod until all 3 of its requests are `outcome` (bounded: the agent acts on a policy a little after it is written). */
+  const clientUntil = (what: string, name: string, url: string, outcome: "ok" | "failed") =>
+    waitFor(
+      what,
+      async () => {
+        const summary = await requestsFrom("it-client", `${name}-${Date.now() % 100000}`, url);
+        if (summary[outcome] !== 3) throw new Error(`not yet: ${JSON.stringify(summary)}`);
+        return summary;
+      },
+      60,
+    );
+
   it("resolves Service names in pods and enforces NetworkPolicies for real", async () => {
     await apply("np-client-ns", {
       apiVersion: "v1",
@@ -257,14 +257,11 @@ describe("the real node", () => {
       spec: { podSelector: {}, policyTypes: ["Ingress"] },
     });
     // The agent acts on the policy once it has seen it: the refusal is the policy's.
-    const denied = await waitFor(
+    const denied = await clientUntil(
       "the default-deny policy to refuse the client",
-      async () => {
-        const summary = await requestsFrom("it-client", `denied-${Date.now() % 100000}`, url);
-        if (summary.failed !== 3) throw new Error(`not refused yet: ${JSON.stringify(summary)}`);
-        return summary;
-      },
-      60,
+      "denied",
+      url,
+      "failed",
     );
     expect(denied.ok).toBe(0);
 
@@ -287,27 +284,21 @@ describe("the real node", () => {
         ],
       },
     });
-    const allowed = await waitFor(
+    const allowed = await clientUntil(
       "the allowing policy to let the client through",
-      async () => {
-        const summary = await requestsFrom("it-client", `allowed-${Date.now() % 100000}`, url);
-        if (summary.ok !== 3) throw new Error(`still refused: ${JSON.stringify(summary)}`);
-        return summary;
-      },
-      60,
+      "allowed",
+      url,
+      "ok",
     );
     expect(allowed.failed).toBe(0);
 
     // And with both policies deleted, the same connection succeeds: it was the policy that refused.
     await cluster.kubectl("delete", "networkpolicy", "--all", "-n", NS);
-    const reopened = await waitFor(
+    const reopened = await clientUntil(
       "the connection to succeed without policies",
-      async () => {
-        const summary = await requestsFrom("it-client", `reopened-${Date.now() % 100000}`, url);
-        if (summary.ok !== 3) throw new Error(`still refused: ${JSON.stringify(summary)}`);
-        return summary;
-      },
-      60,
+      "reopened",
+      url,
+      "ok",
     );
     expect(reopened.failed).toBe(0);
   });

@@ -45,3 +45,16 @@ export function imageRef(name: string): string {
     encoding: "utf8",
   }).trim();
 }
+
+/** What Pod Security "restricted" admits, for the tests' own pods (uid 65532, as the images). */
+export const RESTRICTED_POD_SECURITY = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+export const RESTRICTED_CONTAINER_SECURITY = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+};

@@ -16,7 +16,11 @@ import {
   countInWindow,
   startLoad,
 } from "./load";
-import { imageRef } from "./realNodeSupport";
+import {
+  RESTRICTED_CONTAINER_SECURITY,
+  RESTRICTED_POD_SECURITY,
+  imageRef,
+} from "./realNodeSupport";
 import { TestCluster, tempDir, waitFor } from "./support";
 
 export interface ClientResult extends LoadResult {
@@ -73,12 +77,7 @@ class PodLoad {
         restartPolicy: "Never",
         automountServiceAccountToken: false,
         terminationGracePeriodSeconds: 15,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 65532,
-          runAsGroup: 65532,
-          seccompProfile: { type: "RuntimeDefault" },
-        },
+        securityContext: RESTRICTED_POD_SECURITY,
         containers: [
           {
             name: "load",
@@ -88,11 +87,7 @@ class PodLoad {
               requests: { cpu: "50m", memory: "32Mi" },
               limits: { cpu: "500m", memory: "256Mi" },
             },
-            securityContext: {
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              capabilities: { drop: ["ALL"] },
-            },
+            securityContext: RESTRICTED_CONTAINER_SECURITY,
             volumeMounts: [{ name: "work", mountPath: "/work" }],
           },
         ],
