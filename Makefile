@@ -37,11 +37,11 @@ tools: ## Build or verify the pinned tools, cluster binaries and the images the 
 	@scripts/images.sh build
 
 cluster: tools ## Start the embedded cluster (real control plane, the host's real node, kwok nodes)
-	@scripts/node.sh ensure-free --cluster slipway
+	@scripts/node.sh ensure-free --cluster "$${SLIPWAY_CLUSTER_NAME:-slipway}"
 	@scripts/cluster.sh start --real-node auto
 
 up: tools build ## Deploy the local stack (embedded cluster, or yours when KUBECONFIG is set)
-	@if [ -z "$${KUBECONFIG:-}" ]; then scripts/node.sh ensure-free --cluster slipway && scripts/cluster.sh start --real-node auto >/dev/null; fi
+	@if [ -z "$${KUBECONFIG:-}" ]; then scripts/node.sh ensure-free --cluster "$${SLIPWAY_CLUSTER_NAME:-slipway}" && scripts/cluster.sh start --real-node auto >/dev/null; fi
 	@scripts/up.sh
 
 down: ## Destroy the local stack and stop the embedded cluster

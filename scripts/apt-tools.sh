@@ -32,3 +32,6 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 took "Debian packages (${PACKAGES[*]})" "$start"
+# The node's packages at least at the versions it was tested with (a pin would break on the next
+# security update: the archive keeps only the newest revision).
+"$SLIPWAY_ROOT/scripts/node.sh" check-versions

@@ -420,6 +420,8 @@ create_cluster() {
   kill_cluster_processes
   require_free_port "$PORT"
 
+  # A node joined to the cluster being replaced would keep the old CA's certificates.
+  "$NODE_SCRIPT" leave --cluster "$NAME" 9>&-
   rm -rf "$CLUSTER_DIR"
   mkdir -p "$CLUSTER_DIR"
   render_config

@@ -175,7 +175,7 @@ start_buildkitd() {
   echo "# Written by scripts/images.sh: the defaults, whatever /etc/buildkit/buildkitd.toml says." >"$dir/buildkitd.toml"
   setsid buildkitd --config "$dir/buildkitd.toml" --root "$dir/root" --addr "$BUILDKIT_ADDR" \
     --otel-socket-path "$dir/otel-grpc.sock" --oci-worker=true --containerd-worker=false \
-    </dev/null >"$dir/buildkitd.log" 2>&1 &
+    </dev/null >"$dir/buildkitd.log" 2>&1 9>&- &
   BUILDKITD_PID=$!
   trap stop_buildkitd EXIT
   local deadline=$(($(now_s) + 30))
@@ -242,14 +242,19 @@ build_image() {
 cmd_build() {
   local names=("$@") start name built=0
   start="$(now_s)"
+  if ((EUID != 0)); then
+    # BuildKit's OCI worker runs rootful here, and so does the real node that runs these images.
+    log "images: not built (they need root, as the real node does); the cluster runs kwok's simulated nodes only"
+    return 0
+  fi
   ((${#names[@]} > 0)) || mapfile -t names < <(list_images)
   for name in "${names[@]}"; do load_image "$name"; done
   mkdir -p "$IMAGES_CACHE"
   # One build at a time per cache: two daemons must not share the BuildKit root.
   exec 9>"$IMAGES_CACHE/.lock"
   if ! flock -n 9; then
-    log "another scripts/images.sh is building into $IMAGES_CACHE; waiting for it"
-    flock 9
+    log "another scripts/images.sh is building into $IMAGES_CACHE; waiting for it (at most 30 minutes)"
+    flock -w 1800 9 || die "another scripts/images.sh held $IMAGES_CACHE/.lock for 30 minutes: stop it (fuser $IMAGES_CACHE/.lock names it) and rerun."
   fi
   export PATH="$SLIPWAY_BIN:$PATH"
   for name in "${names[@]}"; do

@@ -8,6 +8,7 @@
 #   scripts/node.sh leave [--cluster NAME] drain and stop the node, put the host back as it was
 #   scripts/node.sh status                 exit 0 joined (prints to which cluster), 1 not running
 #   scripts/node.sh can-run                exit 0 when this host can run a kubelet, else 1 and why
+#   scripts/node.sh check-versions         the Debian packages are at least the versions tested
 #   scripts/node.sh ensure-free [--cluster NAME]
 #                                          fail in one line naming the holder when a real node
 #                                          runs here for another cluster (make up/test/bench)
@@ -25,6 +26,8 @@ source "$(dirname "$0")/lib.sh"
 source "$SLIPWAY_ROOT/tools/cluster/network.env"
 
 SELF="scripts/node.sh"
+# Debian puts runc, iptables and conntrack in /usr/sbin, which a non-login root PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 SLIPWAY_CACHE="$(realpath -ms "$SLIPWAY_CACHE")"
 NODE_DIR="$SLIPWAY_CACHE/node"
 RUN_DIR="$NODE_DIR/run"             # one node's life: configs, certificates, pids, logs
@@ -110,10 +113,15 @@ owner_alive() {
   [[ "$arg0" == */kubelet ]]
 }
 
+# daemon_pid NAME: the pid of the node's daemon NAME, if that pid still runs that program (a pid
+# file survives a reboot, and its pid may since belong to anything).
 daemon_pid() {
-  local pid
+  local pid arg0 program="$1"
+  [[ "$1" == apiserver-proxy ]] && program=socat
   pid="$(cat "$RUN_DIR/pids/$1.pid" 2>/dev/null)" || return 1
-  pid_alive "$pid" && echo "$pid"
+  pid_alive "$pid" || return 1
+  IFS= read -r -d '' arg0 2>/dev/null <"/proc/$pid/cmdline" || return 1
+  [[ "${arg0##*/}" == "$program" ]] && echo "$pid"
 }
 
 host_lock() {
@@ -136,6 +144,13 @@ snapshot_host() {
     "$cmd"-save 2>/dev/null | sed -n 's/^:\([^ ]*\) .*/\1/p' | sort -u >"$HOST_STATE/$cmd-chains"
   done
   nft list tables 2>/dev/null | sort >"$HOST_STATE/nft-tables" || : >"$HOST_STATE/nft-tables"
+  # Places containerd 1.6 and the CNI plugins write whatever their configuration says (shim
+  # sockets, the CNI result cache): removed at leave when they were not there before.
+  local dir
+  : >"$HOST_STATE/new-dirs"
+  for dir in /run/containerd /var/lib/cni; do
+    [[ -e "$dir" ]] || echo "$dir" >>"$HOST_STATE/new-dirs"
+  done
 }
 
 # remove_new_nft_tables: tables that appeared while the node ran (iptables-nft creates its ip and
@@ -193,29 +208,55 @@ check_address_plan() {
 }
 
 # The guard: before the first pod starts, no packet for a cluster address may leave through any
-# interface but the bridge, even with kube-proxy down or a Service backed by kwok pods. Three
-# chains of our own, one per hook, so `make down` removes exactly what `join` added.
-GUARD_CHAINS=(OUTPUT:SLIPWAY-NODE-OUT FORWARD:SLIPWAY-NODE-FWD INPUT:SLIPWAY-NODE-IN)
+# interface but the bridge, and nothing from outside reaches one, even with kube-proxy down or a
+# Service backed by kwok pods. Chains of our own, TABLE:HOOK:CHAIN, so `leave` removes exactly
+# what `join` added. The hard guarantees sit where kube-proxy never writes and no ACCEPT of its
+# can come first: raw PREROUTING (before conntrack and NAT: inbound) and mangle POSTROUTING (the
+# last hook before a packet leaves: outbound, by original or rewritten address). The filter
+# chains add fast REJECTs for the host's own packets and keep pods off the kubelet's port.
+GUARD_CHAINS=(
+  raw:PREROUTING:SLIPWAY-NODE-PRE
+  mangle:POSTROUTING:SLIPWAY-NODE-POST
+  filter:OUTPUT:SLIPWAY-NODE-OUT
+  filter:FORWARD:SLIPWAY-NODE-FWD
+  filter:INPUT:SLIPWAY-NODE-IN
+)
 cluster_ranges() { printf '%s\n' "$NODE_POD_CIDR" "$SERVICE_CIDR" "$KWOK_POD_CIDR" "$KWOK_NODE_CIDR"; }
 
-# guard_rules HOOK: the rules of that hook's chain, one per line.
+# guard_rules CHAIN: the rules of that chain, one per line.
 guard_rules() {
   local range reject="-j REJECT --reject-with icmp-net-unreachable"
   case "$1" in
-    OUTPUT)
+    SLIPWAY-NODE-PRE)
+      echo "-i $NODE_BRIDGE -j RETURN"
+      echo "-i lo -j RETURN"
+      while read -r range; do echo "-d $range -j DROP"; done < <(cluster_ranges)
+      ;;
+    SLIPWAY-NODE-POST)
+      echo "-o $NODE_BRIDGE -j RETURN"
+      echo "-o lo -j RETURN"
+      while read -r range; do
+        echo "-d $range -j DROP"
+        echo "-s $range -j DROP"
+        echo "-m conntrack --ctorigdst $range -j DROP"
+      done < <(cluster_ranges)
+      ;;
+    SLIPWAY-NODE-OUT)
       echo "-o $NODE_BRIDGE -j RETURN"
       echo "-o lo -j RETURN"
       while read -r range; do echo "-d $range $reject"; done < <(cluster_ranges)
       ;;
-    FORWARD)
+    SLIPWAY-NODE-FWD)
       # Pods reach each other, the node and Services; nothing they send goes anywhere else.
       echo "-o $NODE_BRIDGE -j RETURN"
       echo "-i $NODE_BRIDGE $reject"
       while read -r range; do echo "-d $range $reject"; done < <(cluster_ranges)
       ;;
-    INPUT)
-      # The node's ports (kubelet, the API server's bridge address) answer the bridge and
-      # loopback only.
+    SLIPWAY-NODE-IN)
+      # The kubelet's API (anonymous, AlwaysAllow: the API server calls it over loopback) is not
+      # for pods; the node's other ports (the API server's bridge address, DNS) answer the bridge
+      # and loopback only.
+      echo "-i $NODE_BRIDGE -d $NODE_IP -p tcp --dport 10250 -j REJECT --reject-with tcp-reset"
       echo "-i $NODE_BRIDGE -j RETURN"
       echo "-i lo -j RETURN"
       echo "-d $NODE_IP -j DROP"
@@ -235,15 +276,15 @@ setup_network() {
   ip route replace unreachable "$KWOK_NODE_CIDR"
   ip route replace "$SERVICE_CIDR" dev "$NODE_BRIDGE" src "$NODE_IP"
 
-  local entry hook chain rule
+  local entry table hook chain rule
   for entry in "${GUARD_CHAINS[@]}"; do
-    hook="${entry%%:*}" chain="${entry#*:}"
-    iptables -N "$chain" 2>/dev/null || iptables -F "$chain"
+    IFS=: read -r table hook chain <<<"$entry"
+    iptables -t "$table" -N "$chain" 2>/dev/null || iptables -t "$table" -F "$chain"
     while read -r rule; do
       # shellcheck disable=SC2086 # a rule is words
-      iptables -A "$chain" $rule
-    done < <(guard_rules "$hook")
-    iptables -C "$hook" -j "$chain" 2>/dev/null || iptables -I "$hook" 1 -j "$chain"
+      iptables -t "$table" -A "$chain" $rule
+    done < <(guard_rules "$chain")
+    iptables -t "$table" -C "$hook" -j "$chain" 2>/dev/null || iptables -t "$table" -I "$hook" 1 -j "$chain"
   done
 }
 
@@ -257,11 +298,11 @@ teardown_network() {
   ip route del unreachable "$KWOK_POD_CIDR" 2>/dev/null || true
   ip route del unreachable "$KWOK_NODE_CIDR" 2>/dev/null || true
   ip route del "$SERVICE_CIDR" 2>/dev/null || true
-  local entry hook
+  local entry table hook
   for entry in "${GUARD_CHAINS[@]}"; do
-    hook="${entry%%:*}" chain="${entry#*:}"
-    while iptables -D "$hook" -j "$chain" 2>/dev/null; do :; done
-    iptables -F "$chain" 2>/dev/null && iptables -X "$chain" 2>/dev/null || true
+    IFS=: read -r table hook chain <<<"$entry"
+    while iptables -t "$table" -D "$hook" -j "$chain" 2>/dev/null; do :; done
+    iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null || true
   done
 }
 
@@ -319,11 +360,15 @@ cleanup_host() {
   # SIGKILL it stays, and with fail-closed it would keep dropping.
   nft delete table inet slipway-netpol >/dev/null 2>&1 || true
   remove_new_nft_tables
-  conntrack -D -d "${NODE_POD_CIDR%/*}/${NODE_POD_CIDR#*/}" >/dev/null 2>&1 || true
+  local range dir
+  while read -r range; do conntrack -D -d "$range" >/dev/null 2>&1 || true; done < <(cluster_ranges)
+  while read -r dir; do
+    [[ -n "$dir" ]] && rm -rf --one-file-system "$dir"
+  done <"$HOST_STATE/new-dirs" 2>/dev/null || true
   restore_sysctls
-  rm -rf "$RUN_DIR"
+  rm -rf --one-file-system "$RUN_DIR"
   # The containerd state of one node's life (tasks, shims' sockets) goes with it.
-  rm -rf "$IMAGE_STORE/state"
+  rm -rf --one-file-system "$IMAGE_STORE/state"
   rm -rf "$HOST_STATE"
 }
 
@@ -549,6 +594,8 @@ resolvConf: ""
 podLogsDir: $RUN_DIR/pod-logs
 registerNode: true
 maxPods: 60
+# The load tests' clients log a line per request; keep a whole run in one file.
+containerLogMaxSize: 50Mi
 # Imported images can never be pulled again: no image garbage collection.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -575,6 +622,12 @@ YAML
 }
 
 kc() { timeout 20 "$SLIPWAY_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=10s "$@" 8>&- 9>&-; }
+# kc_long SECONDS ARGS...: kubectl for a wait of its own (rollout status --timeout), bounded.
+kc_long() {
+  local seconds="$1"
+  shift
+  timeout "$seconds" "$SLIPWAY_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@" 8>&- 9>&-
+}
 
 node_ready() {
   [[ "$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
@@ -683,9 +736,9 @@ deploy_addons() {
     render "$name.yaml" >"$RUN_DIR/$name.yaml"
     kc apply -f "$RUN_DIR/$name.yaml" >/dev/null || die "could not apply tools/cluster/$name.yaml"
   done
-  kc -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null ||
+  kc_long 130 -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null ||
     die "CoreDNS did not become ready within 120 s: $(kc -n kube-system logs deployment/coredns --tail=3 2>&1 | tr '\n' ' ' | cut -c1-300)"
-  kc -n kube-system rollout status daemonset/netpol --timeout=120s >/dev/null ||
+  kc_long 130 -n kube-system rollout status daemonset/netpol --timeout=120s >/dev/null ||
     die "the NetworkPolicy agent did not become ready within 120 s: $(kc -n kube-system logs daemonset/netpol --tail=3 2>&1 | tr '\n' ' ' | cut -c1-300)"
 }
 
@@ -702,9 +755,11 @@ drain() {
     --wait=false >/dev/null 2>&1 || true
   local deadline=$(($(now_s) + 30)) left
   while (($(now_s) < deadline)); do
-    left="$(kc get pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" \
-      -o jsonpath='{range .items[*]}{.metadata.ownerReferences[0].kind}{"\n"}{end}' 2>/dev/null | grep -vx DaemonSet)" || true
-    [[ -z "$left" ]] && return 0
+    # namespace/name and owner kind, one pod a line; a failed list is not a drained node.
+    if left="$(kc get pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" \
+      -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} {.metadata.ownerReferences[0].kind}{"\n"}{end}' 2>/dev/null)"; then
+      grep -v ' DaemonSet$' <<<"$left" | grep -q . || return 0
+    fi
     sleep 0.5
   done
   log "pods on $NODE_NAME did not stop within 30 s: stopping them with the node"
@@ -729,6 +784,8 @@ stop_containers() {
 cmd_leave() {
   local t0
   t0="$(now_ms)"
+  # No node runs here (a kwok-only host, not root): nothing to leave, and no lock to take.
+  [[ -f "$HOST_STATE/owner" ]] || return 0
   host_lock
   if [[ ! -f "$HOST_STATE/owner" ]]; then
     return 0
@@ -789,5 +846,6 @@ case "$COMMAND" in
   status) cmd_status ;;
   can-run) cmd_can_run ;;
   ensure-free) cmd_ensure_free ;;
+  check-versions) check_min_versions ;;
   *) die "unknown command '${COMMAND}' (usage: $SELF join|leave|status|can-run|ensure-free [--cluster NAME])" ;;
 esac

@@ -11,7 +11,9 @@ embedded=false
 if [[ -z "${KUBECONFIG:-}" ]]; then
   KUBECONFIG="$(scripts/cluster.sh kubeconfig)"
   export KUBECONFIG
-  embedded=true
+  # Service addresses are reachable from this host only through the real node's kube-proxy
+  # (and routed nowhere else): without it, only the port-forward is offered.
+  scripts/node.sh status >/dev/null 2>&1 && embedded=true
   log "using the embedded cluster ($KUBECONFIG)"
 else
   log "using your cluster from KUBECONFIG=$KUBECONFIG (context: $(kubectl config current-context 2>/dev/null || echo '?'))"

@@ -78,16 +78,31 @@ export class EndpointWatcher {
     return this.states.filter((s) => s.ready === 0);
   }
 
-  /** Resolves at the first state (from now on) that satisfies `predicate`. */
-  when(predicate: (state: EndpointState) => boolean): Promise<EndpointState> {
-    return new Promise((resolve) => {
+  /**
+   * Resolves at the first state (from now on) that satisfies `predicate`; with `seconds`, rejects
+   * naming `what` when none does within them.
+   */
+  when(
+    predicate: (state: EndpointState) => boolean,
+    seconds?: number,
+    what = "the awaited EndpointSlice state",
+  ): Promise<EndpointState> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
       const listener = (state: EndpointState) => {
         if (predicate(state)) {
           this.listeners = this.listeners.filter((l) => l !== listener);
+          clearTimeout(timer);
           resolve(state);
         }
       };
       this.listeners.push(listener);
+      if (seconds !== undefined) {
+        timer = setTimeout(() => {
+          this.listeners = this.listeners.filter((l) => l !== listener);
+          reject(new Error(`${this.serviceName}: ${what} not within ${seconds} s`));
+        }, seconds * 1000);
+      }
     });
   }
 

@@ -141,7 +141,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
   return new LoadRun(binary, opts);
 }
 
-/** Counts the records whose scheduled time falls in [fromMs, toMs) (epoch ms). */
+/**
+ * Counts the records that started in [fromMs, toMs) (epoch ms). By their actual start, not their
+ * slot: a client that stalled and then fired its backlog has not served the window it missed.
+ */
 export function countInWindow(
   records: readonly LoadRecord[],
   startEpochMs: number,
@@ -150,7 +153,7 @@ export function countInWindow(
 ): WindowCount {
   const count: WindowCount = { ok: 0, failed: 0, total: 0 };
   for (const r of records) {
-    const at = startEpochMs + r.at_ms;
+    const at = startEpochMs + r.start_ms;
     if (at < fromMs || at >= toMs) continue;
     count.total++;
     if (r.ok) count.ok++;

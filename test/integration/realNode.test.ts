@@ -22,6 +22,8 @@ const NS = "it-node";
 let before: HostSnapshot;
 
 beforeAll(async () => {
+  // A killed run's leftovers go first, so they are not in "before".
+  await cluster.stop();
   before = await hostSnapshot();
   await cluster.start();
 }, 600_000);
@@ -264,6 +266,8 @@ describe("the real node", () => {
       "failed",
     );
     expect(denied.ok).toBe(0);
+    // Refused by the policy (its packets dropped), not by a name that did not resolve.
+    expect(Object.keys(denied.failures_by_kind).filter((kind) => kind === "dns")).toEqual([]);
 
     // A connection the policy allows (from the client's namespace) gets through again.
     await apply("allow", {
@@ -344,6 +348,30 @@ describe("the real node", () => {
       }
     }
     expect(await sh("iptables", ["-S", "OUTPUT"])).toContain("-A OUTPUT -j SLIPWAY-NODE-OUT");
+    // The hard guarantees sit where kube-proxy writes nothing, first in their hooks: nothing from
+    // outside reaches a cluster range (raw PREROUTING), nothing for one leaves but by the bridge
+    // (mangle POSTROUTING, by original and rewritten address).
+    expect((await sh("iptables", ["-t", "raw", "-S", "PREROUTING"])).split("\n")[1]).toBe(
+      "-A PREROUTING -j SLIPWAY-NODE-PRE",
+    );
+    expect((await sh("iptables", ["-t", "mangle", "-S", "POSTROUTING"])).split("\n")[1]).toBe(
+      "-A POSTROUTING -j SLIPWAY-NODE-POST",
+    );
+    const post = await sh("iptables", ["-t", "mangle", "-S", "SLIPWAY-NODE-POST"]);
+    expect(post).toContain(`-m conntrack --ctorigdst ${NETWORK.SERVICE_CIDR} -j DROP`);
+    // Pods cannot use the kubelet's API (anonymous here: the API server calls it over loopback).
+    expect(await sh("iptables", ["-S", "SLIPWAY-NODE-IN"])).toContain(
+      `-A SLIPWAY-NODE-IN -d ${NETWORK.NODE_IP}/32 -i ${NETWORK.NODE_BRIDGE} -p tcp -m tcp --dport 10250 -j REJECT`,
+    );
+    // No program of the node listens beyond loopback and the bridge.
+    const listeners = (await sh("ss", ["-Hltnup"]))
+      .split("\n")
+      .filter((line) => /"(kubelet|kube-proxy|containerd|socat|netpol)"/.test(line))
+      .map((line) => line.split(/\s+/)[4] ?? "");
+    expect(listeners.length).toBeGreaterThan(0);
+    expect(
+      listeners.filter((address) => !/^(127\.0\.0\.1|\[::1\]|10\.250\.0\.1):\d+$/.test(address)),
+    ).toEqual([]);
   });
 
   it("is one per host: a second node is refused in one line naming the holder", async () => {

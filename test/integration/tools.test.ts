@@ -87,7 +87,7 @@ describe("make tools", () => {
     );
   });
 
-  it("rebuilds a cached Kubernetes set that lacks the node's binaries, never takes it as complete", () => {
+  it("never takes a cached Kubernetes set that lacks the node's binaries as complete", () => {
     // A cache built before kubelet and kube-proxy joined the set: its checksums verify.
     const k8sDir = `kubernetes-${versions.KUBERNETES_VERSION}`;
     const cache = cacheWith([k8sDir]);

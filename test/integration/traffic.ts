@@ -40,7 +40,7 @@ export function colorOf(record: LoadRecord, app: string): string {
 }
 
 const RATE = 100;
-const MAX_DURATION_S = 300;
+const MAX_DURATION_S = 600;
 /** podinfo holds these open for 2 s: requests in flight across a scale-down or a pod's deletion. */
 export const SLOW_PATH = "/delay/2";
 const CLIENTS: Array<{
@@ -50,7 +50,7 @@ const CLIENTS: Array<{
   slow?: { every: number; path: string };
 }> = [
   { name: "host-new-conn", mode: "new-conn", from: "host", slow: { every: 25, path: SLOW_PATH } },
-  { name: "host-keepalive", mode: "keepalive", from: "host" },
+  { name: "host-keepalive", mode: "keepalive", from: "host", slow: { every: 25, path: SLOW_PATH } },
   { name: "pod-new-conn", mode: "new-conn", from: "pod" },
   { name: "pod-keepalive", mode: "keepalive", from: "pod" },
 ];

@@ -14,6 +14,7 @@ import {
   ClientResult,
   SLOW_PATH,
   Traffic,
+  colorOf,
   Window,
   failures,
   perWindow,
@@ -56,6 +57,34 @@ async function podsGone(color: string): Promise<void> {
   );
 }
 
+/**
+ * Epoch ms from which `count` requests in a row, each on a new connection through the live
+ * Service, were answered by blue (bounded: 60 s).
+ */
+async function blueStreak(count: number): Promise<number> {
+  const svc = await cluster.getJson("service", APP, "-n", NS);
+  const deadline = Date.now() + 60_000;
+  let streakFrom = 0;
+  let streak = 0;
+  while (streak < count) {
+    if (Date.now() > deadline)
+      throw new Error(`no ${count} answers in a row from blue within 60 s`);
+    const at = Date.now();
+    const body = await fetch(`http://${svc.spec.clusterIP}:${PORT}/`, {
+      signal: AbortSignal.timeout(5000),
+      headers: { connection: "close" },
+    })
+      .then((r) => r.json() as Promise<{ hostname?: string }>)
+      .catch(() => ({ hostname: "" }));
+    if (new RegExp(`^${APP}-blue-`).test(body.hostname ?? "")) {
+      if (streak++ === 0) streakFrom = at;
+    } else {
+      streak = 0;
+    }
+  }
+  return streakFrom;
+}
+
 /** The checks every scenario makes of its traffic. */
 function expectClean(
   scenario: string,
@@ -64,6 +93,10 @@ function expectClean(
   settled?: { color: string; at: number },
 ): void {
   console.log(report(scenario, results));
+  // Every client ran until the test stopped it: none ended on its own and went unseen.
+  expect(results.map((r) => `${r.client} ${r.stopped_by}`)).toEqual(
+    results.map((r) => `${r.client} stop-file`),
+  );
   expect(results.flatMap(failures)).toEqual([]);
   for (const count of perWindow(results, windows)) {
     expect(
@@ -121,16 +154,28 @@ describe("blue/green releases under real traffic", () => {
       ],
       { color: "green", at: settledAt },
     );
-    // Slow requests were in flight while blue's pods shut down, and every one was answered.
-    const host = results.find((r) => r.client === "host-new-conn")!;
-    const slowDuringScaleDown = host.records.filter(
-      (r) =>
-        r.path.startsWith(SLOW_PATH) &&
-        host.start_epoch_ms + r.start_ms >= scaleDownAt &&
-        host.start_epoch_ms + r.start_ms < settledAt,
-    );
-    expect(slowDuringScaleDown.length).toBeGreaterThan(0);
-    expect(slowDuringScaleDown.every((r) => r.ok)).toBe(true);
+    // Slow requests were in flight on blue's pods while they shut down, and every one was
+    // answered: keep-alive connections stay with blue's pods until those terminate, so a slow
+    // request on a connection blue last answered, open at the scale-down, ran on a pod going away.
+    const keepalive = results.find((r) => r.client === "host-keepalive")!;
+    const lastColorOn = new Map<number, string>();
+    const onTerminatingBlue: typeof keepalive.records = [];
+    for (const r of [...keepalive.records].sort((a, b) => a.start_ms - b.start_ms)) {
+      const start = keepalive.start_epoch_ms + r.start_ms;
+      if (r.path.startsWith(SLOW_PATH)) {
+        if (
+          lastColorOn.get(r.conn) === "blue" &&
+          start < scaleDownAt + 5000 &&
+          start + r.latency_ms > scaleDownAt
+        ) {
+          onTerminatingBlue.push(r);
+        }
+      } else if (r.ok) {
+        lastColorOn.set(r.conn, colorOf(r, APP));
+      }
+    }
+    expect(onTerminatingBlue.length).toBeGreaterThan(0);
+    expect(onTerminatingBlue.filter((r) => !r.ok)).toEqual([]);
   });
 
   it("(b) a release gated by --no-auto-promote, then promote, switches with 0 failed requests", async () => {
@@ -175,6 +220,8 @@ describe("blue/green releases under real traffic", () => {
     await traffic.start();
     const run = await fixture.slipway("rollback", APP);
     expect(run.code, run.stderr).toBe(0);
+    // Settled: kube-proxy has the new endpoints once 20 new connections in a row reach blue.
+    const settledAt = await blueStreak(20);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const results = await traffic.stop();
     await live.stop();
@@ -188,7 +235,7 @@ describe("blue/green releases under real traffic", () => {
       "rollback",
       results.filter((r) => r.mode === "new-conn"),
       [{ name: "switch", from: switchAt - 5000, to: switchAt + 5000 }],
-      { color: "blue", at: switchAt + 2000 },
+      { color: "blue", at: settledAt },
     );
     expectClean(
       "rollback (keep-alive)",
@@ -282,11 +329,11 @@ describe("blue/green releases under real traffic", () => {
     const live = await new EndpointWatcher(fixture.kube, NS, APP, APP).start();
     const traffic = new Traffic(cluster, NS, APP, PORT);
     await traffic.start();
-    const gap = live.when((s) => s.ready === 0);
+    const gap = live.when((s) => s.ready === 0, 30, "the live Service to list no ready endpoint");
     await fixture.patchSelector(NS, APP, "purple");
     await gap;
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const back = live.when((s) => s.ready > 0);
+    const back = live.when((s) => s.ready > 0, 30, "blue's endpoints back on the live Service");
     await fixture.patchSelector(NS, APP, "blue");
     await back;
     await new Promise((resolve) => setTimeout(resolve, 2000));
