@@ -362,9 +362,11 @@ cleanup_host() {
   remove_new_nft_tables
   local range dir
   while read -r range; do conntrack -D -d "$range" >/dev/null 2>&1 || true; done < <(cluster_ranges)
-  while read -r dir; do
-    [[ -n "$dir" ]] && rm -rf --one-file-system "$dir"
-  done <"$HOST_STATE/new-dirs" 2>/dev/null || true
+  if [[ -f "$HOST_STATE/new-dirs" ]]; then
+    while read -r dir; do
+      if [[ -n "$dir" ]]; then rm -rf --one-file-system "$dir"; fi
+    done <"$HOST_STATE/new-dirs"
+  fi
   restore_sysctls
   rm -rf --one-file-system "$RUN_DIR"
   # The containerd state of one node's life (tasks, shims' sockets) goes with it.
