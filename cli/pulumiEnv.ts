@@ -3,24 +3,23 @@
  * one (never a surprise version from PATH), and the same backend and Pulumi home as `make up`.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
+import {
+  LOCAL_PASSPHRASE,
+  localStateDir,
+  pulumiHome,
+  slipwayBin,
+  slipwayCache,
+} from "../components/paths";
+
+export { LOCAL_PASSPHRASE, slipwayCache } from "../components/paths";
 
 export const LOCAL_STACK = "local";
-export const LOCAL_PASSPHRASE = "slipway-local";
-
-export function slipwayCache(env: NodeJS.ProcessEnv = process.env): string {
-  return (
-    env.SLIPWAY_CACHE ??
-    path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "slipway")
-  );
-}
 
 /** The directory holding bin/pulumi to use, or undefined for the one on PATH. */
 export function pulumiRoot(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.SLIPWAY_PULUMI_ROOT) return env.SLIPWAY_PULUMI_ROOT;
-  const cache = slipwayCache(env);
-  return fs.existsSync(path.join(cache, "bin", "pulumi")) ? cache : undefined;
+  return fs.existsSync(path.join(slipwayBin(env), "pulumi")) ? slipwayCache(env) : undefined;
 }
 
 /**
@@ -31,16 +30,15 @@ export function pulumiEnvFor(
   stack: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
-  const cache = slipwayCache(env);
   const vars: Record<string, string> = {
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
   };
-  const home = path.join(cache, "pulumi-home");
+  const home = pulumiHome(env);
   if (!env.PULUMI_HOME && fs.existsSync(home)) vars.PULUMI_HOME = home;
   if (!env.PULUMI_BACKEND_URL) {
-    vars.PULUMI_BACKEND_URL = `file://${env.SLIPWAY_STATE_DIR ?? path.join(cache, "state", "pulumi")}`;
+    vars.PULUMI_BACKEND_URL = `file://${localStateDir(env)}`;
   }
   if (
     !env.PULUMI_CONFIG_PASSPHRASE &&

@@ -1,9 +1,11 @@
 /** Running the external programs slipway build drives (git, pulumi, kubectl, buildctl). */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
+import { slipwayBin } from "../../components/paths";
 import { CliError } from "../errors";
+
+export { slipwayBin } from "../../components/paths";
 
 export interface RunResult {
   readonly code: number;
@@ -55,14 +57,6 @@ export function run(command: string, args: readonly string[], options: RunOption
       child.stdin.end(options.input);
     }
   });
-}
-
-/** Where `make tools` links the pinned binaries. */
-export function slipwayBin(env: NodeJS.ProcessEnv = process.env): string {
-  const cache =
-    env.SLIPWAY_CACHE ??
-    path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "slipway");
-  return path.join(cache, "bin");
 }
 
 /**

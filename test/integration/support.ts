@@ -7,15 +7,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { LOCAL_PASSPHRASE, pulumiHome, slipwayBin, slipwayCache } from "../../components/paths";
 
 const execFileAsync = promisify(execFile);
 
 export const ROOT = path.resolve(__dirname, "..", "..");
-export const CACHE =
-  process.env.SLIPWAY_CACHE ??
-  path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "slipway");
-export const BIN = path.join(CACHE, "bin");
-export const LOCAL_PASSPHRASE = "slipway-local";
+export const CACHE = slipwayCache();
+export const BIN = slipwayBin();
+export { LOCAL_PASSPHRASE };
 
 /** Runs a command and returns its stdout; fails with its stderr. Killed after `timeoutS`. */
 export async function sh(
@@ -94,7 +93,7 @@ export class TestCluster {
 export function pulumiEnv(backendDir: string, kubeconfig: string): Record<string, string> {
   return {
     PATH: `${BIN}:${process.env.PATH}`,
-    PULUMI_HOME: path.join(CACHE, "pulumi-home"),
+    PULUMI_HOME: pulumiHome(),
     PULUMI_BACKEND_URL: `file://${backendDir}`,
     PULUMI_CONFIG_PASSPHRASE: LOCAL_PASSPHRASE,
     PULUMI_SKIP_UPDATE_CHECK: "true",
