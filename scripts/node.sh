@@ -651,6 +651,15 @@ cluster_paths() {
   API_SERVER="$(sed -n 's/^ *server: *//p' "$ADMIN_KUBECONFIG" | sed -n 1p)"
 }
 
+# node_intact: every daemon of the node runs and its credentials are of this cluster's CA.
+node_intact() {
+  local name
+  for name in containerd kubelet kube-proxy apiserver-proxy; do
+    daemon_pid "$name" >/dev/null || return 1
+  done
+  openssl verify -CAfile "$CLUSTER_PKI/ca.crt" "$RUN_DIR/pki/kubelet.crt" >/dev/null 2>&1
+}
+
 cmd_join() {
   local t0
   t0="$(now_ms)"
@@ -664,14 +673,14 @@ cmd_join() {
   if [[ -f "$HOST_STATE/owner" ]]; then
     local owner cache
     owner="$(owner_field cluster)" cache="$(owner_field cache)"
-    if daemon_pid kubelet >/dev/null && [[ "$owner" == "$CLUSTER_NAME" && "$cache" == "$SLIPWAY_CACHE" ]]; then
+    if [[ "$owner" == "$CLUSTER_NAME" && "$cache" == "$SLIPWAY_CACHE" ]] && node_intact; then
       wait_for "$NODE_TIMEOUT" "node $NODE_NAME to be Ready" node_ready
       log "the real node $NODE_NAME is already joined to cluster '$CLUSTER_NAME'"
       return 0
     fi
-    cmd_ensure_free
-    # The last node died without leaving (a crash, a reboot of the cluster): clean up after it.
-    log "cleaning up after a real node that did not leave (cluster '$owner')"
+    # Ours but broken (a daemon died, or the cluster was recreated with a new CA): join again.
+    [[ "$owner" == "$CLUSTER_NAME" && "$cache" == "$SLIPWAY_CACHE" ]] || cmd_ensure_free
+    log "cleaning up after a real node that did not leave or is not whole (cluster '$owner')"
     cleanup_host
   fi
   check_address_plan

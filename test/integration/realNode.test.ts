@@ -4,6 +4,7 @@
  * IP and through kube-proxy, keeps every cluster address on this machine, refuses a second node,
  * and leaves the host exactly as it found it.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -392,6 +393,31 @@ describe("the real node", () => {
       cluster.name,
     ]);
     expect(status).toContain(`running: real node ${NETWORK.NODE_NAME}`);
+  });
+
+  it("starts idempotently, and a start repairs a node whose daemon died", async () => {
+    const start = () =>
+      sh(
+        path.join(ROOT, "scripts", "cluster.sh"),
+        ["start", "--name", cluster.name, "--port", String(cluster.port), "--real-node", "on"],
+        { timeoutS: 300 },
+      );
+    await start();
+    const proxyPid = Number(
+      fs.readFileSync(path.join(NETWORK.RUN_DIR, "pids", "kube-proxy.pid"), "utf8"),
+    );
+    process.kill(proxyPid, "SIGKILL");
+    const broken = spawnSync(path.join(ROOT, "scripts", "node.sh"), ["status"], {
+      encoding: "utf8",
+    });
+    expect(broken.status).toBe(2);
+    expect(broken.stdout).toMatch(/^broken: real node slipway-real-0 .*kube-proxy not running/);
+    await start();
+    expect(await sh(path.join(ROOT, "scripts", "node.sh"), ["status"])).toContain(
+      `running: real node ${NETWORK.NODE_NAME}`,
+    );
+    const node = await cluster.getJson("node", NETWORK.NODE_NAME);
+    expect(node.status.conditions.find((c: any) => c.type === "Ready").status).toBe("True");
   });
 
   it("puts the host back as it was when the cluster stops", async () => {
