@@ -1,6 +1,7 @@
 // Composition root: validated config in, components out, outputs exported. Nothing else.
 import * as pulumi from "@pulumi/pulumi";
 import {
+  AdmissionPolicies,
   BlueGreenService,
   BuildRunner,
   CACHE_SUFFIX,
@@ -9,7 +10,9 @@ import {
   Registry,
   ReleasePromotion,
   StagedNamespaces,
+  TYPE_TOKENS,
   blueGreenNames,
+  componentErrorsAsRunErrors,
   loadPlatformConfig,
   mirrorRepository,
   releaseRecordOf,
@@ -22,144 +25,168 @@ import { settingsFrom } from "./policy/rules/settings";
 
 const { config, kubeconfig, promotionCredentials } = loadPlatformConfig();
 
-// A promoting stack mirrors the platform's third-party images (the registry and buildkitd) into
-// its own registry, and runs buildkitd from there: production pulls nothing from outside. An
-// in-cluster registry cannot hold the image it starts from, so it mirrors nothing.
-const promotionConfig = config.promotion;
-const mirrors =
-  promotionConfig?.mirrorThirdParty && config.registry.kind !== "incluster"
-    ? [
-        REGISTRY_IMAGE,
-        ...(config.buildRunner.engine === "buildkit" ? [config.buildRunner.image] : []),
-      ]
-    : [];
-const repositories = [
-  ...config.registry.repositories,
-  ...mirrors.map((image) => mirrorRepository(image, promotionConfig!.mirrorPrefix)),
-];
+export = componentErrorsAsRunErrors(() => {
+  // A promoting stack mirrors the platform's third-party images (the registry and buildkitd) into
+  // its own registry, and runs buildkitd from there: production pulls nothing from outside. An
+  // in-cluster registry cannot hold the image it starts from, so it mirrors nothing.
+  const promotionConfig = config.promotion;
+  const mirrors =
+    promotionConfig?.mirrorThirdParty && config.registry.kind !== "incluster"
+      ? [
+          REGISTRY_IMAGE,
+          ...(config.buildRunner.engine === "buildkit" ? [config.buildRunner.image] : []),
+        ]
+      : [];
+  const repositories = [
+    ...config.registry.repositories,
+    ...mirrors.map((image) => mirrorRepository(image, promotionConfig!.mirrorPrefix)),
+  ];
 
-const cluster = new Cluster(
-  "cluster",
-  config.cluster.kind === "existing" ? { ...config.cluster, kubeconfig } : config.cluster,
-);
-const onCluster = { providers: { kubernetes: cluster.provider } };
+  const cluster = new Cluster(
+    "cluster",
+    config.cluster.kind === "existing" ? { ...config.cluster, kubeconfig } : config.cluster,
+  );
+  const onCluster = { providers: { kubernetes: cluster.provider } };
 
-const builderServiceAccount = {
-  namespace: config.buildRunner.namespace,
-  name: config.buildRunner.engine,
-};
-const registry = new Registry(
-  "registry",
-  config.registry.kind === "ecr"
-    ? {
-        ...config.registry,
-        repositories,
-        endpointCidrs: cluster.privateSubnetCidrs,
-        pushServiceAccount:
-          cluster.oidcProviderArn && cluster.oidcProviderUrl
-            ? {
-                oidcProviderArn: cluster.oidcProviderArn,
-                oidcProviderUrl: cluster.oidcProviderUrl,
-                ...builderServiceAccount,
-              }
-            : undefined,
-      }
-    : { ...config.registry, repositories },
-  onCluster,
-);
+  const builderServiceAccount = {
+    namespace: config.buildRunner.namespace,
+    name: config.buildRunner.engine,
+  };
+  const registry = new Registry(
+    "registry",
+    config.registry.kind === "ecr"
+      ? {
+          ...config.registry,
+          repositories,
+          endpointCidrs: cluster.privateSubnetCidrs,
+          pushServiceAccount:
+            cluster.oidcProviderArn && cluster.oidcProviderUrl
+              ? {
+                  oidcProviderArn: cluster.oidcProviderArn,
+                  oidcProviderUrl: cluster.oidcProviderUrl,
+                  ...builderServiceAccount,
+                }
+              : undefined,
+        }
+      : { ...config.registry, repositories },
+    onCluster,
+  );
 
-// The prod side of build once, promote by digest: every digest the stack runs is copied from the
-// pre-production registry (after checking that stack's release record), mirrors alongside.
-const promotion = promotionConfig
-  ? new ReleasePromotion("release", {
-      fromStack: promotionConfig.fromStack,
-      images: config.services.flatMap((service) => [service.blue.image, service.green.image]),
-      mirrorImages: mirrors,
-      mirrorHost: registry.host,
-      mirrorPrefix: promotionConfig.mirrorPrefix,
-      sourceInsecure: promotionConfig.sourceInsecure,
-      destinationInsecure: promotionConfig.destinationInsecure,
-      sourceCredentials: promotionCredentials.apply((c) => c.source),
-      destinationCredentials: promotionCredentials.apply((c) => c.destination),
-    })
-  : undefined;
-/** The image the stack runs for a third-party image: its mirror when there is one. */
-const runImage = (image: string) =>
-  promotion && mirrors.includes(image) ? promotion.mirrored.apply((m) => m[image]) : image;
+  // The prod side of build once, promote by digest: every digest the stack runs is copied from the
+  // pre-production registry (after checking that stack's release record), mirrors alongside.
+  const promotion = promotionConfig
+    ? new ReleasePromotion("release", {
+        fromStack: promotionConfig.fromStack,
+        images: config.services.flatMap((service) => [service.blue.image, service.green.image]),
+        mirrorImages: mirrors,
+        mirrorHost: registry.host,
+        mirrorPrefix: promotionConfig.mirrorPrefix,
+        sourceInsecure: promotionConfig.sourceInsecure,
+        destinationInsecure: promotionConfig.destinationInsecure,
+        sourceCredentials: promotionCredentials.apply((c) => c.source),
+        destinationCredentials: promotionCredentials.apply((c) => c.destination),
+      })
+    : undefined;
+  /** The mirror the stack runs instead of a third-party image, when there is one. */
+  const mirrorOf = (image: string) =>
+    promotion && mirrors.includes(image) ? promotion.mirrored.apply((m) => m[image]) : undefined;
 
-// On EKS the runner pushes with the IRSA role of its ServiceAccount, never a long-lived token.
-const runnerAccess = {
-  registryEgress: registry.egress,
-  serviceAccountAnnotations: registry.pushRoleArn
-    ? { "eks.amazonaws.com/role-arn": registry.pushRoleArn }
-    : undefined,
-};
-const buildRunner = new BuildRunner(
-  "build",
-  config.buildRunner.engine === "buildkit"
-    ? { ...config.buildRunner, ...runnerAccess, image: runImage(config.buildRunner.image) }
-    : {
-        ...config.buildRunner,
-        ...runnerAccess,
-        cacheRepository: pulumi.interpolate`${registry.host}/${config.buildRunner.cacheRepository ?? config.registry.repositories[0] + CACHE_SUFFIX}`,
-      },
-  onCluster,
-);
+  // On EKS the runner pushes with the IRSA role of its ServiceAccount, never a long-lived token.
+  const runnerAccess = {
+    registryEgress: registry.egress,
+    serviceAccountAnnotations: registry.pushRoleArn
+      ? { "eks.amazonaws.com/role-arn": registry.pushRoleArn }
+      : undefined,
+  };
+  const buildRunner = new BuildRunner(
+    "build",
+    config.buildRunner.engine === "buildkit"
+      ? {
+          ...config.buildRunner,
+          ...runnerAccess,
+          mirroredImage: mirrorOf(config.buildRunner.image),
+        }
+      : {
+          ...config.buildRunner,
+          ...runnerAccess,
+          cacheRepositoryUrl: pulumi.interpolate`${registry.host}/${config.buildRunner.cacheRepository ?? config.registry.repositories[0] + CACHE_SUFFIX}`,
+        },
+    onCluster,
+  );
 
-// The admission point of the policy pack, at its default levels (prod Deny, other stages Warn),
-// with the reviewed allowlist's exceptions for this stack's blue/green Deployments (each stage's
-// namespace is named after the stage).
-const admissionPolicies = admissionObjects(
-  settingsFrom({ buildRunnerNamespace: config.buildRunner.namespace }),
-  admissionExemptions(
-    pulumi.getStack(),
-    config.services.flatMap((service) =>
-      (["blue", "green"] as const).map((color) => ({
-        resource: `kubernetes:apps/v1:Deployment::${service.name}-${color}`,
-        kind: "Deployment" as const,
-        namespace: service.stage,
-        name: blueGreenNames(service.name).deployment(color),
-      })),
+  // The admission point of the policy pack, at its default levels (prod Deny, other stages Warn),
+  // with the reviewed allowlist's exceptions for this stack's blue/green Deployments (each stage's
+  // namespace is named after the stage).
+  const admission = new AdmissionPolicies(
+    "admission",
+    {
+      objects: admissionObjects(
+        settingsFrom({ buildRunnerNamespace: config.buildRunner.namespace }),
+        admissionExemptions(
+          pulumi.getStack(),
+          config.services.flatMap((service) =>
+            (["blue", "green"] as const).map((color) => ({
+              resource: `kubernetes:apps/v1:Deployment::${service.name}-${color}`,
+              kind: "Deployment" as const,
+              namespace: service.stage,
+              name: blueGreenNames(service.name).deployment(color),
+            })),
+          ),
+        ),
+      ),
+      // Declared under StagedNamespaces "stages" before they got a component of their own.
+      formerParent: { name: "stages", type: TYPE_TOKENS.stagedNamespaces },
+    },
+    onCluster,
+  );
+  const stages = new StagedNamespaces("stages", { stages: config.stages }, onCluster);
+
+  const services = config.services.map(
+    (service) =>
+      new BlueGreenService(
+        service.name,
+        { ...service, namespace: stages.namespaces.apply((ns) => ns[service.stage]) },
+        { ...onCluster, dependsOn: [stages, admission] },
+      ),
+  );
+
+  const kubeconfigSecret = cluster.kubeconfig;
+  const registryHost = registry.host;
+  const repositoryUrls = registry.repositoryUrls;
+  const cacheRepositoryUrls = registry.cacheRepositoryUrls;
+  const buildNamespace = buildRunner.namespace;
+  const buildkitEndpoint = buildRunner.endpoint;
+  const buildkitClientSecret = buildRunner.clientSecretName;
+  const stageNamespaces = stages.namespaces;
+  const blueGreen = pulumi.all(
+    services.map((svc, i) =>
+      pulumi
+        .all([svc.liveServiceName, svc.previewServiceName, svc.activeColor, svc.images])
+        .apply(([live, preview, activeColor, images]) => ({
+          name: config.services[i].name,
+          stage: config.services[i].stage,
+          liveService: live,
+          previewService: preview,
+          activeColor,
+          images,
+        })),
     ),
-  ),
-);
-const stages = new StagedNamespaces(
-  "stages",
-  { stages: config.stages, admissionPolicies },
-  onCluster,
-);
+  );
+  /** What this stack runs live, per service; a promoting stack reads it through a StackReference. */
+  const releaseRecord = releaseRecordOf(config.services);
+  const promotions = promotion?.records;
 
-const services = config.services.map(
-  (service) =>
-    new BlueGreenService(
-      service.name,
-      { ...service, namespace: stages.namespaces.apply((ns) => ns[service.stage]) },
-      { ...onCluster, dependsOn: [stages] },
-    ),
-);
-
-export const kubeconfigSecret = cluster.kubeconfig;
-export const registryHost = registry.host;
-export const repositoryUrls = registry.repositoryUrls;
-export const cacheRepositoryUrls = registry.cacheRepositoryUrls;
-export const buildNamespace = buildRunner.namespace;
-export const buildkitEndpoint = buildRunner.endpoint;
-export const buildkitClientSecret = buildRunner.clientSecretName;
-export const stageNamespaces = stages.namespaces;
-export const blueGreen = pulumi.all(
-  services.map((svc, i) =>
-    pulumi
-      .all([svc.liveServiceName, svc.previewServiceName, svc.activeColor, svc.images])
-      .apply(([live, preview, activeColor, images]) => ({
-        name: config.services[i].name,
-        stage: config.services[i].stage,
-        liveService: live,
-        previewService: preview,
-        activeColor,
-        images,
-      })),
-  ),
-);
-/** What this stack runs live, per service; a promoting stack reads it through a StackReference. */
-export const releaseRecord = releaseRecordOf(config.services);
-export const promotions = promotion?.records;
+  return {
+    kubeconfigSecret,
+    registryHost,
+    repositoryUrls,
+    cacheRepositoryUrls,
+    buildNamespace,
+    buildkitEndpoint,
+    buildkitClientSecret,
+    stageNamespaces,
+    blueGreen,
+    releaseRecord,
+    promotions,
+  };
+});

@@ -1,11 +1,20 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { IMAGE_ALLOWED, imageVersion, parseImageReference, pinnedReference } from "./oci/reference";
+import { z } from "zod";
+import { imageVersion, parseImageReference, pinnedReference } from "./oci/reference";
 import { appLabels, ociAnnotations } from "./labels";
 import { COLORS, Color, blueGreenNames, colorSelector, otherColor } from "./naming";
 import { hardenedPodSpec } from "./pod";
+import { ConfigProblem, limitsNotBelowRequests, parseComponentArgs } from "./problems";
 import { ROLLING_UPDATE_SURGE } from "./quota";
-import { ACTIVE_COLOR_ANNOTATION, PLATFORM, ROLE_LABEL, TYPE_TOKENS } from "./vocabulary";
+import * as field from "./schema";
+import {
+  ACTIVE_COLOR_ANNOTATION,
+  PLATFORM,
+  ROLE_LABEL,
+  SLIPWAY_KEY_PREFIX,
+  TYPE_TOKENS,
+} from "./vocabulary";
 
 /**
  * The Deployments and Services of a blue/green service are the code's alone. A hand edit
@@ -15,50 +24,111 @@ import { ACTIVE_COLOR_ANNOTATION, PLATFORM, ROLE_LABEL, TYPE_TOKENS } from "./vo
  */
 const OWNED_BY_CODE = { "pulumi.com/patchForce": "true" } as const;
 
-export interface ColorArgs {
-  /** Image pinned by digest: `repo[:tag]@sha256:<64 hex>`. */
-  readonly image: string;
-  /** Replicas of this color. The active color needs at least 1. */
-  readonly replicas: number;
-  /** Git commit the image was built from (org.opencontainers.image.revision). Default: unknown, no annotation. */
-  readonly revision?: string;
-  /** Build time of the image, RFC 3339 (org.opencontainers.image.created). Default: unknown, no annotation. */
-  readonly created?: string;
-  /** Extra pod labels (keys under SLIPWAY_KEY_PREFIX, never in a selector). */
-  readonly podLabels?: Readonly<Record<string, string>>;
+/** A label key slipway owns: its prefix, then a label name. */
+function isSlipwayLabelKey(key: string): boolean {
+  return (
+    key.startsWith(SLIPWAY_KEY_PREFIX) &&
+    /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/.test(key.slice(SLIPWAY_KEY_PREFIX.length))
+  );
 }
 
-export interface BlueGreenServiceArgs {
+/** One color of a blue/green service: `slipway:services[i].blue` / `.green`. */
+export const colorSchema = field.strict({
+  image: field
+    .image()
+    .meta({ description: "Image pinned by digest: `repo[:tag]@sha256:<64 hex>`." }),
+  replicas: field
+    .int(0, 100)
+    .meta({ description: "Replicas of this color. The active color needs at least 1." }),
+  revision: field.gitRevision().optional().meta({
+    description:
+      "Git commit the image was built from (org.opencontainers.image.revision). `slipway build` records it; left out only for a third-party image of unknown provenance, which the policy pack reports.",
+  }),
+  created: field.timestamp().optional().meta({
+    description: "Build time of the image, RFC 3339 (org.opencontainers.image.created).",
+  }),
+  podLabels: z
+    .record(z.string(), z.string({ error: () => "must be a string" }))
+    .superRefine((labels, ctx) => {
+      for (const [key, value] of Object.entries(labels)) {
+        if (!isSlipwayLabelKey(key)) {
+          const message = `must be a label key under "${SLIPWAY_KEY_PREFIX}" such as "${SLIPWAY_KEY_PREFIX}canary"`;
+          ctx.addIssue({ code: "custom", path: [key], input: key, message });
+        } else if (!/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(value)) {
+          const message = "must be a label value of at most 63 letters, digits, '-', '_' or '.'";
+          ctx.addIssue({ code: "custom", path: [key], input: value, message });
+        }
+      }
+    })
+    .optional()
+    .meta({
+      description: `Extra pod labels under ${SLIPWAY_KEY_PREFIX} (never part of a selector). The embedded cluster keeps pods with TEST_UNREADY_LABEL unready.`,
+    }),
+});
+
+/** The deployable part of a blue/green service (what the component takes besides its namespace). */
+export const blueGreenServiceSchema = field.strict({
+  port: field.port().meta({ description: "Container and Service port." }),
+  activeColor: field.oneOf(COLORS).meta({ description: "The color the live Service selects." }),
+  resources: field.strict({ requests: field.cpuMemory(), limits: field.cpuMemory() }).meta({
+    description: "Per-container requests and limits. Required: slipway never deploys without them.",
+  }),
+  readinessPath: field
+    .urlPath()
+    .default("/readyz")
+    .meta({ description: "HTTP path of the readiness probe." }),
+  livenessPath: field
+    .urlPath()
+    .default("/healthz")
+    .meta({ description: "HTTP path of the liveness probe." }),
+  preStopSleepSeconds: field.int(0, 300).default(5).meta({
+    description: "Seconds the preStop hook waits so endpoints drain before SIGTERM.",
+  }),
+  terminationGracePeriodSeconds: field.int(1, 3600).default(30).meta({
+    description: "Must exceed preStopSleepSeconds, so the process still gets time to shut down.",
+  }),
+  env: z
+    .record(z.string(), z.string())
+    .default({})
+    .meta({ description: "Environment variables (configuration comes from the environment)." }),
+  partOf: field
+    .dnsLabel()
+    .default(PLATFORM)
+    .meta({ description: "Value of app.kubernetes.io/part-of." }),
+  rolloutTimeoutSeconds: field.int(10, 3600).default(300).meta({
+    description:
+      "How long an `up` waits for a changed Deployment's rollout before failing (the live Service, which depends on the active Deployment, stays unchanged).",
+  }),
+  blue: colorSchema,
+  green: colorSchema,
+});
+
+export type BlueGreenServiceConfig = z.output<typeof blueGreenServiceSchema>;
+export type ColorArgs = z.input<typeof colorSchema>;
+export type BlueGreenServiceArgs = z.input<typeof blueGreenServiceSchema> & {
   /** Namespace (stage) to deploy into. */
   readonly namespace: pulumi.Input<string>;
-  /** Container and Service port. */
-  readonly port: number;
-  /** The color the live Service selects. */
-  readonly activeColor: Color;
-  readonly blue: ColorArgs;
-  readonly green: ColorArgs;
-  /** Per-container requests and limits. Required: slipway never deploys without them. */
-  readonly resources: {
-    readonly requests: { readonly cpu: string; readonly memory: string };
-    readonly limits: { readonly cpu: string; readonly memory: string };
-  };
-  /** HTTP path of the readiness probe. Default "/readyz". */
-  readonly readinessPath?: string;
-  /** HTTP path of the liveness probe. Default "/healthz". */
-  readonly livenessPath?: string;
-  /** Seconds the preStop hook waits so endpoints drain before SIGTERM. Default 5. */
-  readonly preStopSleepSeconds?: number;
-  /** Must exceed preStopSleepSeconds. Default 30. */
-  readonly terminationGracePeriodSeconds?: number;
-  /** Environment variables (configuration comes from the environment). Default none. */
-  readonly env?: Readonly<Record<string, string>>;
-  /** Value of app.kubernetes.io/part-of. Default "slipway". */
-  readonly partOf?: string;
-  /**
-   * How long an `up` waits for a changed Deployment's rollout before failing (and leaving the
-   * live Service, which depends on the active Deployment, unchanged). Default 300.
-   */
-  readonly rolloutTimeoutSeconds?: number;
+};
+
+/** A service's own checks: resources ordered, the active color serving, a grace period that fits. */
+export function blueGreenServiceProblems(service: BlueGreenServiceConfig): ConfigProblem[] {
+  const problems = limitsNotBelowRequests(["resources"], service.resources);
+  const active = service[service.activeColor];
+  if (active.replicas < 1) {
+    problems.push({
+      path: [service.activeColor, "replicas"],
+      value: active.replicas,
+      message: `must be at least 1: ${service.activeColor} is the active color and serves live traffic`,
+    });
+  }
+  if (service.terminationGracePeriodSeconds <= service.preStopSleepSeconds) {
+    problems.push({
+      path: ["terminationGracePeriodSeconds"],
+      value: service.terminationGracePeriodSeconds,
+      message: `must be longer than preStopSleepSeconds (${service.preStopSleepSeconds}) so the process still gets time to shut down`,
+    });
+  }
+  return problems;
 }
 
 /**
@@ -79,30 +149,22 @@ export class BlueGreenService extends pulumi.ComponentResource {
   public readonly previewService: k8s.core.v1.Service;
   public readonly disruptionBudget: k8s.policy.v1.PodDisruptionBudget;
 
-  constructor(name: string, args: BlueGreenServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, rawArgs: BlueGreenServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TYPE_TOKENS.blueGreenService, name, {}, opts);
-    const preStop = args.preStopSleepSeconds ?? 5;
-    const grace = args.terminationGracePeriodSeconds ?? 30;
-    const partOf = args.partOf ?? PLATFORM;
+    const config = parseComponentArgs(
+      `BlueGreenService ${name}`,
+      blueGreenServiceSchema,
+      rawArgs,
+      blueGreenServiceProblems,
+    );
+    const args = { ...config, namespace: rawArgs.namespace };
+    const partOf = args.partOf;
     const idle = otherColor(args.activeColor);
-
-    if (args[args.activeColor].replicas < 1) {
-      throw new pulumi.ResourceError(
-        `${name}: the active color ${args.activeColor} has ${args[args.activeColor].replicas} replicas; it needs at least 1 to serve traffic`,
-        this,
-      );
-    }
-    if (grace <= preStop) {
-      throw new pulumi.ResourceError(
-        `${name}: terminationGracePeriodSeconds (${grace}) must be longer than preStopSleepSeconds (${preStop})`,
-        this,
-      );
-    }
 
     const names = blueGreenNames(name);
     const deployments = {} as Record<Color, k8s.apps.v1.Deployment>;
     for (const color of COLORS) {
-      deployments[color] = this.declareDeployment(name, color, args, { preStop, grace, partOf });
+      deployments[color] = this.declareDeployment(name, color, args);
     }
     this.deployments = deployments;
 
@@ -184,24 +246,18 @@ export class BlueGreenService extends pulumi.ComponentResource {
   private declareDeployment(
     name: string,
     color: Color,
-    args: BlueGreenServiceArgs,
-    settings: { preStop: number; grace: number; partOf: string },
+    args: BlueGreenServiceConfig & { namespace: pulumi.Input<string> },
   ): k8s.apps.v1.Deployment {
     const spec = args[color];
-    const image = parseImageReference(spec.image);
-    if (!image) {
-      throw new pulumi.ResourceError(
-        `${name}: ${color}.image ${JSON.stringify(spec.image)} ${IMAGE_ALLOWED}`,
-        this,
-      );
-    }
+    // The schema has checked it.
+    const image = parseImageReference(spec.image)!;
     const selector = colorSelector(name, color);
     const podLabels = {
       ...appLabels({
         name,
         version: imageVersion(image),
         component: "app",
-        partOf: settings.partOf,
+        partOf: args.partOf,
       }),
       ...selector,
     };
@@ -214,7 +270,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
           labels: podLabels,
           annotations: {
             ...OWNED_BY_CODE,
-            "pulumi.com/timeoutSeconds": String(args.rolloutTimeoutSeconds ?? 300),
+            "pulumi.com/timeoutSeconds": String(args.rolloutTimeoutSeconds),
           },
         },
         spec: {
@@ -232,13 +288,13 @@ export class BlueGreenService extends pulumi.ComponentResource {
             },
             spec: hardenedPodSpec({
               user: 65532,
-              terminationGracePeriodSeconds: settings.grace,
+              terminationGracePeriodSeconds: args.terminationGracePeriodSeconds,
               containers: [
                 {
                   name: "app",
                   image: pinnedReference(image),
                   ports: [{ name: "http", containerPort: args.port, protocol: "TCP" }],
-                  env: Object.entries(args.env ?? {}).map(([envName, value]) => ({
+                  env: Object.entries(args.env).map(([envName, value]) => ({
                     name: envName,
                     value,
                   })),
@@ -247,18 +303,18 @@ export class BlueGreenService extends pulumi.ComponentResource {
                     limits: { ...args.resources.limits },
                   },
                   readinessProbe: {
-                    httpGet: { path: args.readinessPath ?? "/readyz", port: "http" },
+                    httpGet: { path: args.readinessPath, port: "http" },
                     periodSeconds: 5,
                     failureThreshold: 3,
                   },
                   livenessProbe: {
-                    httpGet: { path: args.livenessPath ?? "/healthz", port: "http" },
+                    httpGet: { path: args.livenessPath, port: "http" },
                     periodSeconds: 10,
                     failureThreshold: 3,
                   },
                   // Keep serving while endpoints drain, then take SIGTERM. The sleep action needs
                   // no shell in the image.
-                  lifecycle: { preStop: { sleep: { seconds: settings.preStop } } },
+                  lifecycle: { preStop: { sleep: { seconds: args.preStopSleepSeconds } } },
                 },
               ],
             }),

@@ -1,11 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import { versionLabel } from "./oci/reference";
 import { appLabels, podSecurityLabels } from "./labels";
 import { MtlsCertificates } from "./mtlsCertificates";
-import { VolumeSpec, dnsEgressRule, volumeSource } from "./podBuilding";
+import { dnsEgressRule, volumeSource } from "./podBuilding";
 import { BUILDKIT_ROOTLESS_IMAGE } from "./pinnedImages";
-import { ContainerResources } from "./quota";
+import { ConfigProblem, limitsNotBelowRequests, parseComponentArgs } from "./problems";
+import * as field from "./schema";
 import { RegistryEgress } from "./registry";
 import {
   APP_COMPONENT_LABEL,
@@ -20,52 +22,96 @@ import {
   TYPE_TOKENS,
 } from "./vocabulary";
 
-interface CommonArgs {
-  /** Namespace of the runner (its own; never a stage). Default "slipway-build". */
-  readonly namespace?: string;
+const runnerNamespace = () =>
+  field
+    .dnsLabel()
+    .default(DEFAULT_BUILD_NAMESPACE)
+    .meta({ description: "Namespace of the runner (its own; never a stage)." });
+const runnerResources = () =>
+  field.resources({ cpu: "500m", memory: "1Gi", cpuLimit: "2", memoryLimit: "4Gi" });
+
+/** The config of a BuildRunner: `slipway:buildRunner`. */
+export const buildRunnerSchema = z.discriminatedUnion(
+  "engine",
+  [
+    field.strict({
+      engine: z.literal("buildkit").meta({
+        description: "Rootless BuildKit behind an mTLS endpoint; `slipway build` drives it.",
+      }),
+      namespace: runnerNamespace(),
+      image: field.image().default(BUILDKIT_ROOTLESS_IMAGE).meta({
+        description:
+          "Rootless buildkitd image pinned by digest. Default: the pinned BuildKit release.",
+      }),
+      replicas: field
+        .int(1, 10)
+        .default(1)
+        .meta({ description: "buildkitd replicas (1 with a PVC cache)." }),
+      port: field
+        .port()
+        .default(DEFAULT_BUILDKIT_PORT)
+        .meta({ description: "mTLS port of buildkitd, its Service and its NetworkPolicy." }),
+      cache: field.volume("20Gi").meta({ description: "Local build cache: emptyDir or a PVC." }),
+      certificateValidityDays: field.int(1, 825).default(365).meta({
+        description:
+          "Validity of the generated certificates, renewed by `up` 30 days before expiry.",
+      }),
+      resources: runnerResources(),
+    }),
+    field.strict({
+      engine: z
+        .literal("kaniko")
+        .meta({ description: "A kaniko Job template for `slipway build`." }),
+      namespace: runnerNamespace(),
+      image: field.image().meta({
+        description:
+          "Executor image of a maintained kaniko fork, pinned by a digest you verified (no default: see components/pinnedImages.ts).",
+      }),
+      cacheRepository: field.repositoryName().optional().meta({
+        description: 'Repository for --cache-repo. Default: "<first repository>-cache".',
+      }),
+      resources: runnerResources(),
+    }),
+  ],
+  { error: () => "must be one of: buildkit, kaniko" },
+);
+
+export type BuildRunnerConfig = z.output<typeof buildRunnerSchema>;
+type BuildRunnerInput = z.input<typeof buildRunnerSchema>;
+
+/** What the program passes besides the config. */
+interface RuntimeArgs {
   /** Where the runner pushes: the Registry component's `egress`. */
   readonly registryEgress: pulumi.Input<RegistryEgress>;
-  /** Requests and limits of the builder container. Default 500m/1Gi requests, 2/4Gi limits. */
-  readonly resources?: ContainerResources;
   /** Annotations of the runner's ServiceAccount (e.g. eks.amazonaws.com/role-arn for IRSA). */
   readonly serviceAccountAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-export interface BuildKitArgs extends CommonArgs {
-  readonly engine: "buildkit";
-  /**
-   * Rootless buildkitd image pinned by digest (an Output when it is a mirror in the stack's own
-   * registry). Default: the pinned BuildKit release.
-   */
-  readonly image?: pulumi.Input<string>;
-  /** buildkitd replicas. Default 1 (must be 1 with a PVC cache). */
-  readonly replicas?: number;
-  /** mTLS port of buildkitd, its Service and its NetworkPolicy. Default DEFAULT_BUILDKIT_PORT (1234). */
-  readonly port?: number;
-  /** Local build cache: emptyDir or a PVC. Default emptyDir 20Gi. */
-  readonly cache?: VolumeSpec;
-  /** Validity of the generated certificates, renewed by `up` 30 days before expiry. Default 365. */
-  readonly certificateValidityDays?: number;
-}
+export type BuildKitArgs = Extract<BuildRunnerInput, { engine: "buildkit" }> &
+  RuntimeArgs & {
+    /** Run this image instead of `image`: its mirror in the stack's own registry (known after the copy). */
+    readonly mirroredImage?: pulumi.Input<string>;
+  };
 
-export interface KanikoArgs extends CommonArgs {
-  readonly engine: "kaniko";
-  /** Executor image of a maintained kaniko fork, pinned by digest. Required. */
-  readonly image: string;
-  /** Repository for --cache-repo (layer cache). */
-  readonly cacheRepository: pulumi.Input<string>;
-}
+export type KanikoArgs = Extract<BuildRunnerInput, { engine: "kaniko" }> &
+  RuntimeArgs & {
+    /** Full URL of the --cache-repo repository. */
+    readonly cacheRepositoryUrl: pulumi.Input<string>;
+  };
 
 export type BuildRunnerArgs = BuildKitArgs | KanikoArgs;
 
-const DEFAULT_RESOURCES: ContainerResources = {
-  requests: { cpu: "500m", memory: "1Gi" },
-  limits: { cpu: "2", memory: "4Gi" },
-};
-
-/** The one port buildkitd listens on; the NetworkPolicy must admit the same one. */
-function buildkitPort(args: BuildKitArgs): number {
-  return args.port ?? DEFAULT_BUILDKIT_PORT;
+/** A runner's own checks: limits at least the requests; a ReadWriteOnce PVC cache has one reader. */
+export function buildRunnerProblems(config: BuildRunnerConfig): ConfigProblem[] {
+  const problems = limitsNotBelowRequests(["resources"], config.resources);
+  if (config.engine === "buildkit" && config.cache.kind === "pvc" && config.replicas !== 1) {
+    problems.push({
+      path: ["replicas"],
+      value: config.replicas,
+      message: "must be 1 with a PVC build cache (cache.kind pvc is ReadWriteOnce)",
+    });
+  }
+  return problems;
 }
 
 /** The Pod Security level each engine truly needs. */
@@ -92,14 +138,20 @@ export class BuildRunner extends pulumi.ComponentResource {
   /** Job manifest template with ${...} placeholders (kaniko only). */
   public readonly jobTemplate?: pulumi.Output<string>;
 
-  constructor(name: string, args: BuildRunnerArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, rawArgs: BuildRunnerArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TYPE_TOKENS.buildRunner, name, {}, opts);
+    const args = parseComponentArgs(
+      `BuildRunner ${name}`,
+      buildRunnerSchema,
+      rawArgs,
+      buildRunnerProblems,
+    );
     const labels = appLabels({ name: BUILD_RUNNER_APP, component: args.engine, partOf: PLATFORM });
     const namespace = new k8s.core.v1.Namespace(
       `${name}-ns`,
       {
         metadata: {
-          name: args.namespace ?? DEFAULT_BUILD_NAMESPACE,
+          name: args.namespace,
           labels: {
             ...labels,
             ...podSecurityLabels(podSecurityLevelFor(args.engine)),
@@ -121,7 +173,7 @@ export class BuildRunner extends pulumi.ComponentResource {
           name: args.engine,
           namespace: ns,
           labels,
-          annotations: args.serviceAccountAnnotations,
+          annotations: rawArgs.serviceAccountAnnotations,
         },
         automountServiceAccountToken: false,
       },
@@ -140,10 +192,8 @@ export class BuildRunner extends pulumi.ComponentResource {
           podSelector: { matchLabels: podSelector },
           policyTypes: ["Ingress", "Egress"],
           ingress:
-            args.engine === "buildkit"
-              ? [{ ports: [{ protocol: "TCP", port: buildkitPort(args) }] }]
-              : [],
-          egress: pulumi.output(args.registryEgress).apply((target) => [
+            args.engine === "buildkit" ? [{ ports: [{ protocol: "TCP", port: args.port }] }] : [],
+          egress: pulumi.output(rawArgs.registryEgress).apply((target) => [
             dnsEgressRule(),
             {
               to: target.namespace
@@ -165,12 +215,28 @@ export class BuildRunner extends pulumi.ComponentResource {
     );
 
     if (args.engine === "buildkit") {
-      const buildkit = this.buildkit(name, args, ns, labels, podSelector, serviceAccount);
+      const image = rawArgs.engine === "buildkit" ? rawArgs.mirroredImage : undefined;
+      const buildkit = this.buildkit(
+        name,
+        args,
+        image ?? args.image,
+        ns,
+        labels,
+        podSelector,
+        serviceAccount,
+      );
       this.endpoint = buildkit.endpoint;
       this.clientTls = buildkit.clientTls;
       this.clientSecretName = buildkit.clientSecretName;
     } else {
-      this.jobTemplate = kanikoJobTemplate(args, ns, serviceAccount.metadata.name, podSelector);
+      const cacheRepositoryUrl = rawArgs.engine === "kaniko" ? rawArgs.cacheRepositoryUrl : "";
+      this.jobTemplate = kanikoJobTemplate(
+        args,
+        cacheRepositoryUrl,
+        ns,
+        serviceAccount.metadata.name,
+        podSelector,
+      );
       new k8s.core.v1.ConfigMap(
         `${name}-job-template`,
         {
@@ -191,22 +257,14 @@ export class BuildRunner extends pulumi.ComponentResource {
 
   private buildkit(
     name: string,
-    args: BuildKitArgs,
+    args: Extract<BuildRunnerConfig, { engine: "buildkit" }>,
+    image: pulumi.Input<string>,
     ns: pulumi.Output<string>,
     labels: Record<string, string>,
     podSelector: Record<string, string>,
     serviceAccount: k8s.core.v1.ServiceAccount,
   ) {
-    const port = buildkitPort(args);
-    const cache = args.cache ?? { kind: "emptyDir", size: "20Gi" };
-    const resources = args.resources ?? DEFAULT_RESOURCES;
-    const image = args.image ?? BUILDKIT_ROOTLESS_IMAGE;
-    if (cache.kind === "pvc" && (args.replicas ?? 1) !== 1) {
-      throw new pulumi.ResourceError(
-        `${name}: a PVC build cache is ReadWriteOnce and needs replicas 1, not ${args.replicas}`,
-        this,
-      );
-    }
+    const { port, cache, resources } = args;
     const serviceName = "buildkitd";
     const certificates = new MtlsCertificates(
       `${name}-mtls`,
@@ -221,7 +279,7 @@ export class BuildRunner extends pulumi.ComponentResource {
         ]),
         // For `kubectl port-forward` and the loopback daemon used in tests.
         serverIpAddresses: ["127.0.0.1"],
-        validityDays: args.certificateValidityDays ?? 365,
+        validityDays: args.certificateValidityDays,
       },
       { parent: this },
     );
@@ -273,7 +331,7 @@ export class BuildRunner extends pulumi.ComponentResource {
       {
         metadata: { name: "buildkitd", namespace: ns, labels },
         spec: {
-          replicas: args.replicas ?? 1,
+          replicas: args.replicas,
           strategy: cache.kind === "pvc" ? { type: "Recreate" } : undefined,
           selector: { matchLabels: podSelector },
           template: {
@@ -371,14 +429,15 @@ export class BuildRunner extends pulumi.ComponentResource {
  * termination message (--digest-file), where the command reads it back.
  */
 function kanikoJobTemplate(
-  args: KanikoArgs,
+  args: Extract<BuildRunnerConfig, { engine: "kaniko" }>,
+  cacheRepositoryUrl: pulumi.Input<string>,
   ns: pulumi.Output<string>,
   serviceAccountName: pulumi.Output<string>,
   podLabels: Record<string, string>,
 ): pulumi.Output<string> {
-  const resources = args.resources ?? DEFAULT_RESOURCES;
+  const resources = args.resources;
   return pulumi
-    .all([ns, serviceAccountName, args.cacheRepository])
+    .all([ns, serviceAccountName, cacheRepositoryUrl])
     .apply(([namespace, sa, cacheRepo]) =>
       JSON.stringify(
         {

@@ -1,51 +1,105 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { parseComponentArgs } from "./problems";
+import * as field from "./schema";
 import { TYPE_TOKENS } from "./vocabulary";
 
-export interface ExistingClusterArgs {
-  readonly kind: "existing";
+const EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"] as const;
+const NODE_GROUP_DEFAULTS = {
+  instanceTypes: ["m6i.large"],
+  minSize: 2,
+  desiredSize: 2,
+  maxSize: 4,
+  diskSizeGiB: 50,
+};
+
+/** The config of a Cluster: `slipway:cluster`. */
+export const clusterSchema = z.discriminatedUnion(
+  "kind",
+  [
+    field.strict({
+      kind: z.literal("existing").meta({
+        description:
+          "A cluster you have (the embedded one, kind, any conformant cluster): kubeconfig from slipway:kubeconfig or $KUBECONFIG.",
+      }),
+      context: z.string().optional().meta({
+        description: "kubeconfig context to use. Default: the kubeconfig's current context.",
+      }),
+      deleteUnreachable: z.boolean().default(false).meta({
+        description:
+          "On destroy, forget objects of a cluster that no longer answers (a deleted local cluster).",
+      }),
+    }),
+    field.strict({
+      kind: z.literal("eks").meta({
+        description:
+          "EKS in its own VPC with a private endpoint, KMS-encrypted secrets and pinned add-ons.",
+      }),
+      region: field
+        .text('must be an AWS region such as "eu-west-1"', (v) => /^[a-z]{2}(-[a-z]+)+-\d$/.test(v))
+        .meta({ description: "AWS region, e.g. eu-west-1." }),
+      version: field
+        .text('must be a Kubernetes minor version such as "1.34"', (v) => /^1\.\d{2}$/.test(v))
+        .meta({ description: 'Kubernetes minor version, e.g. "1.34".' }),
+      vpcCidr: field
+        .text('must be an IPv4 CIDR such as "10.0.0.0/16"', (v) =>
+          /^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/.test(v),
+        )
+        .default("10.0.0.0/16")
+        .meta({ description: "VPC CIDR: a private and a public /20 per zone are carved from it." }),
+      availabilityZones: field
+        .int(2, 3)
+        .default(2)
+        .meta({ description: "Availability zones used." }),
+      endpointPublicAccess: z
+        .boolean()
+        .default(false)
+        .meta({ description: "Public API endpoint. Default: private to the VPC." }),
+      publicAccessCidrs: z
+        .array(z.string())
+        .default([])
+        .meta({ description: "CIDRs allowed to the public endpoint when it is on." }),
+      logTypes: z
+        .array(field.oneOf(EKS_LOG_TYPES))
+        .default([...EKS_LOG_TYPES])
+        .meta({ description: "Control-plane log types. Default: all five." }),
+      nodeGroup: field
+        .strict({
+          instanceTypes: z.array(z.string()).min(1).default(NODE_GROUP_DEFAULTS.instanceTypes),
+          minSize: field.int(1, 100).default(NODE_GROUP_DEFAULTS.minSize),
+          desiredSize: field.int(1, 100).default(NODE_GROUP_DEFAULTS.desiredSize),
+          maxSize: field.int(1, 100).default(NODE_GROUP_DEFAULTS.maxSize),
+          diskSizeGiB: field.int(20, 1000).default(NODE_GROUP_DEFAULTS.diskSizeGiB),
+        })
+        .default(NODE_GROUP_DEFAULTS)
+        .meta({ description: "The managed node group." }),
+      addons: field
+        .strict({
+          vpcCni: z.string().min(1),
+          coreDns: z.string().min(1),
+          kubeProxy: z.string().min(1),
+          podIdentityAgent: z.string().min(1),
+        })
+        .meta({
+          description:
+            "Pinned EKS add-on versions (aws eks describe-addon-versions); the VPC CNI runs with its network-policy agent on.",
+        }),
+    }),
+  ],
+  { error: () => "must be one of: existing, eks" },
+);
+
+export type ClusterConfig = z.output<typeof clusterSchema>;
+type ClusterInput = z.input<typeof clusterSchema>;
+
+export type ExistingClusterArgs = Extract<ClusterInput, { kind: "existing" }> & {
   /** kubeconfig contents (secret). Default: the provider reads $KUBECONFIG or ~/.kube/config. */
   readonly kubeconfig?: pulumi.Input<string | undefined>;
-  /** kubeconfig context. Default: its current context. */
-  readonly context?: string;
-  /** On destroy, forget objects of a cluster that no longer answers. Default false. */
-  readonly deleteUnreachable?: boolean;
-}
-
-export interface EksClusterArgs {
-  readonly kind: "eks";
-  /** Kubernetes minor version, e.g. "1.34". */
-  readonly version: string;
-  /** VPC CIDR; subnets are carved from it. Default "10.0.0.0/16". */
-  readonly vpcCidr?: string;
-  /** Availability zones used (2 or 3). Default 2. */
-  readonly availabilityZones?: number;
-  /** Public API endpoint. Default false: the endpoint is private to the VPC. */
-  readonly endpointPublicAccess?: boolean;
-  /** CIDRs allowed to the public endpoint when it is on. Default none. */
-  readonly publicAccessCidrs?: readonly string[];
-  /** Control-plane log types. Default all five. */
-  readonly logTypes?: readonly string[];
-  readonly nodeGroup: {
-    readonly instanceTypes: readonly string[];
-    readonly minSize: number;
-    readonly desiredSize: number;
-    readonly maxSize: number;
-    readonly diskSizeGiB: number;
-  };
-  /** Pinned add-on versions. */
-  readonly addons: {
-    readonly vpcCni: string;
-    readonly coreDns: string;
-    readonly kubeProxy: string;
-    readonly podIdentityAgent: string;
-  };
-}
-
+};
+export type EksClusterArgs = Extract<ClusterInput, { kind: "eks" }>;
 export type ClusterArgs = ExistingClusterArgs | EksClusterArgs;
-
-const ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
 
 /** Subnet CIDRs: /20s from the VPC range, private ones first, then public ones. */
 export function subnetCidrs(
@@ -84,16 +138,18 @@ export class Cluster extends pulumi.ComponentResource {
   /** Private subnet CIDRs (EKS): where nodes and the ECR VPC endpoints live. */
   public readonly privateSubnetCidrs?: pulumi.Output<string[]>;
 
-  constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, rawArgs: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TYPE_TOKENS.cluster, name, {}, opts);
+    const args = parseComponentArgs(`Cluster ${name}`, clusterSchema, rawArgs);
     if (args.kind === "existing") {
-      this.kubeconfig = pulumi.secret(pulumi.output(args.kubeconfig));
+      const kubeconfig = rawArgs.kind === "existing" ? rawArgs.kubeconfig : undefined;
+      this.kubeconfig = pulumi.secret(pulumi.output(kubeconfig));
       this.provider = new k8s.Provider(
         `${name}-k8s`,
         {
-          kubeconfig: args.kubeconfig as pulumi.Input<string> | undefined,
+          kubeconfig: kubeconfig as pulumi.Input<string> | undefined,
           context: args.context,
-          deleteUnreachable: args.deleteUnreachable ?? false,
+          deleteUnreachable: args.deleteUnreachable,
           enableServerSideApply: true,
         },
         { parent: this },
@@ -144,9 +200,9 @@ export class Cluster extends pulumi.ComponentResource {
     });
   }
 
-  private eks(name: string, args: EksClusterArgs) {
-    const zones = args.availabilityZones ?? 2;
-    const vpcCidr = args.vpcCidr ?? "10.0.0.0/16";
+  private eks(name: string, args: Extract<ClusterConfig, { kind: "eks" }>) {
+    const zones = args.availabilityZones;
+    const vpcCidr = args.vpcCidr;
     const cidrs = subnetCidrs(vpcCidr, zones);
     const child = { parent: this };
     const azs = aws.getAvailabilityZonesOutput({ state: "available" }, child).names;
@@ -253,13 +309,11 @@ export class Cluster extends pulumi.ComponentResource {
         vpcConfig: {
           subnetIds: privateSubnetIds,
           endpointPrivateAccess: true,
-          endpointPublicAccess: args.endpointPublicAccess ?? false,
-          publicAccessCidrs: args.endpointPublicAccess
-            ? [...(args.publicAccessCidrs ?? [])]
-            : undefined,
+          endpointPublicAccess: args.endpointPublicAccess,
+          publicAccessCidrs: args.endpointPublicAccess ? [...args.publicAccessCidrs] : undefined,
         },
         encryptionConfig: { resources: ["secrets"], provider: { keyArn: secretsKey.arn } },
-        enabledClusterLogTypes: [...(args.logTypes ?? ALL_LOG_TYPES)],
+        enabledClusterLogTypes: [...args.logTypes],
         accessConfig: { authenticationMode: "API" },
       },
       { parent: this, protect: true },

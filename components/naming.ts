@@ -10,8 +10,8 @@ export function isDnsLabel(text: string): boolean {
   return text.length <= DNS_LABEL_MAX && DNS_LABEL.test(text);
 }
 
-export type Color = "blue" | "green";
-export const COLORS: readonly Color[] = ["blue", "green"];
+export const COLORS = ["blue", "green"] as const;
+export type Color = (typeof COLORS)[number];
 
 export function otherColor(color: Color): Color {
   return color === "blue" ? "green" : "blue";

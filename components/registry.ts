@@ -1,13 +1,22 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import { versionLabel } from "./oci/reference";
 import { appLabels, podSecurityLabels } from "./labels";
 import { hardenedPodSpec } from "./pod";
-import { VolumeSpec, volumeSource } from "./podBuilding";
+import { volumeSource } from "./podBuilding";
 import { REGISTRY_IMAGE } from "./pinnedImages";
-import { ContainerResources } from "./quota";
-import { APP_COMPONENT_LABEL, APP_NAME_LABEL, PLATFORM, TYPE_TOKENS } from "./vocabulary";
+import { ConfigProblem, limitsNotBelowRequests, parseComponentArgs } from "./problems";
+import * as field from "./schema";
+import {
+  APP_COMPONENT_LABEL,
+  APP_NAME_LABEL,
+  DEFAULT_REGISTRY_NAMESPACE,
+  DEFAULT_REGISTRY_PORT,
+  PLATFORM,
+  TYPE_TOKENS,
+} from "./vocabulary";
 
 /** Where build runners must be allowed to send traffic to reach the registry. */
 export interface RegistryEgress {
@@ -19,28 +28,69 @@ export interface RegistryEgress {
   readonly port: number;
 }
 
-export interface InClusterRegistryArgs {
-  readonly kind: "incluster";
-  readonly repositories: readonly string[];
-  /** Namespace of the registry. Default "slipway-registry". */
-  readonly namespace?: string;
-  /** Registry image pinned by digest. Default: the pinned CNCF Distribution release. */
-  readonly image?: string;
-  /** Service port. Default 5000. */
-  readonly port?: number;
-  /** Blob storage: emptyDir (lost with the pod; fine for a local stack) or a PVC. Default emptyDir 10Gi. */
-  readonly storage?: VolumeSpec;
-  /** Requests and limits of the registry container. Default 100m/128Mi requests, 500m/512Mi limits. */
-  readonly resources?: ContainerResources;
-}
+const repositories = () =>
+  z.array(field.repositoryName()).min(1).meta({
+    description:
+      'Repository paths, e.g. ["apps/podinfo"]. ECR also gets a mutable "<repo>-cache" twin for the build cache.',
+  });
 
-export interface EcrRegistryArgs {
-  readonly kind: "ecr";
-  readonly repositories: readonly string[];
-  /** Images kept per repository by the lifecycle policy. Default 50. */
-  readonly keepLastImages?: number;
-  /** AWS accounts allowed to pull (the prod stack's account). Default none. */
-  readonly pullAccountIds?: readonly string[];
+/** The config of a Registry: `slipway:registry`. */
+export const registrySchema = z.discriminatedUnion(
+  "kind",
+  [
+    field.strict({
+      kind: z
+        .literal("incluster")
+        .meta({ description: "A CNCF Distribution registry in the cluster." }),
+      repositories: repositories(),
+      namespace: field
+        .dnsLabel()
+        .default(DEFAULT_REGISTRY_NAMESPACE)
+        .meta({ description: "Namespace of the registry." }),
+      image: field.image().default(REGISTRY_IMAGE).meta({
+        description:
+          "Registry image pinned by digest. Default: the pinned CNCF Distribution release.",
+      }),
+      port: field.port().default(DEFAULT_REGISTRY_PORT).meta({ description: "Service port." }),
+      storage: field.volume("10Gi").meta({
+        description: "Blob storage: emptyDir (lost with the pod; fine for a local stack) or a PVC.",
+      }),
+      resources: field.resources({
+        cpu: "100m",
+        memory: "128Mi",
+        cpuLimit: "500m",
+        memoryLimit: "512Mi",
+      }),
+    }),
+    field.strict({
+      kind: z.literal("ecr").meta({
+        description: "Amazon ECR: immutable, scanned, KMS-encrypted repositories.",
+      }),
+      repositories: repositories(),
+      keepLastImages: field
+        .int(1, 10000)
+        .default(50)
+        .meta({ description: "Images kept per repository by the lifecycle policy." }),
+      pullAccountIds: z
+        .array(field.awsAccountId())
+        .default([])
+        .meta({ description: "AWS accounts (the prod stack's) allowed to pull." }),
+    }),
+    field.strict({
+      kind: z.literal("external").meta({ description: "An existing registry." }),
+      url: field.hostPort().meta({ description: "host[:port] of the registry." }),
+      repositories: repositories(),
+      insecure: z
+        .boolean()
+        .default(false)
+        .meta({ description: "Plain HTTP (a loopback registry in tests only)." }),
+    }),
+  ],
+  { error: () => "must be one of: incluster, ecr, external" },
+);
+
+/** What the program passes besides the config: where an ECR registry is reached from. */
+interface EcrRuntimeArgs {
   /** Grant push rights to a Kubernetes service account through IRSA. Default none. */
   readonly pushServiceAccount?: {
     readonly oidcProviderArn: pulumi.Input<string>;
@@ -52,14 +102,17 @@ export interface EcrRegistryArgs {
   readonly endpointCidrs?: pulumi.Input<string[]>;
 }
 
-export interface ExternalRegistryArgs {
-  readonly kind: "external";
-  /** host[:port] of an existing registry. */
-  readonly url: string;
-  readonly repositories: readonly string[];
-}
-
+type RegistryInput = z.input<typeof registrySchema>;
+export type RegistryConfig = z.output<typeof registrySchema>;
+export type InClusterRegistryArgs = Extract<RegistryInput, { kind: "incluster" }>;
+export type EcrRegistryArgs = Extract<RegistryInput, { kind: "ecr" }> & EcrRuntimeArgs;
+export type ExternalRegistryArgs = Extract<RegistryInput, { kind: "external" }>;
 export type RegistryArgs = InClusterRegistryArgs | EcrRegistryArgs | ExternalRegistryArgs;
+
+/** The in-cluster registry's resources: limits at least the requests. */
+export function registryProblems(config: RegistryConfig): ConfigProblem[] {
+  return config.kind === "incluster" ? limitsNotBelowRequests(["resources"], config.resources) : [];
+}
 
 /** The suffix of each repository's build-cache twin (mutable tags; exempt from immutability). */
 export const CACHE_SUFFIX = "-cache";
@@ -79,8 +132,10 @@ export class Registry extends pulumi.ComponentResource {
   /** IAM role the build runner's service account assumes to push (ECR with IRSA only). */
   public readonly pushRoleArn?: pulumi.Output<string>;
 
-  constructor(name: string, args: RegistryArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, rawArgs: RegistryArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TYPE_TOKENS.registry, name, {}, opts);
+    const args = parseComponentArgs(`Registry ${name}`, registrySchema, rawArgs, registryProblems);
+    const runtime: EcrRuntimeArgs = rawArgs.kind === "ecr" ? rawArgs : {};
     let host: pulumi.Output<string>;
     let egress: pulumi.Output<RegistryEgress>;
     switch (args.kind) {
@@ -88,7 +143,7 @@ export class Registry extends pulumi.ComponentResource {
         ({ host, egress } = this.inCluster(name, args));
         break;
       case "ecr": {
-        const ecr = this.ecr(name, args);
+        const ecr = this.ecr(name, args, runtime);
         host = ecr.host;
         egress = ecr.egress;
         this.pushRoleArn = ecr.pushRoleArn;
@@ -115,15 +170,8 @@ export class Registry extends pulumi.ComponentResource {
     });
   }
 
-  private inCluster(name: string, args: InClusterRegistryArgs) {
-    const namespaceName = args.namespace ?? "slipway-registry";
-    const port = args.port ?? 5000;
-    const image = args.image ?? REGISTRY_IMAGE;
-    const storageSpec = args.storage ?? { kind: "emptyDir", size: "10Gi" };
-    const resources = args.resources ?? {
-      requests: { cpu: "100m", memory: "128Mi" },
-      limits: { cpu: "500m", memory: "512Mi" },
-    };
+  private inCluster(name: string, args: Extract<RegistryConfig, { kind: "incluster" }>) {
+    const { namespace: namespaceName, port, image, storage: storageSpec, resources } = args;
     const labels = appLabels({ name: "registry", component: "registry", partOf: PLATFORM });
     const selector = {
       [APP_NAME_LABEL]: "registry",
@@ -229,7 +277,11 @@ export class Registry extends pulumi.ComponentResource {
     return { host, egress };
   }
 
-  private ecr(name: string, args: EcrRegistryArgs) {
+  private ecr(
+    name: string,
+    args: Extract<RegistryConfig, { kind: "ecr" }>,
+    runtime: EcrRuntimeArgs,
+  ) {
     const protect = { parent: this, protect: true };
     const key = new aws.kms.Key(
       `${name}-key`,
@@ -241,7 +293,7 @@ export class Registry extends pulumi.ComponentResource {
       protect,
     );
 
-    const keep = args.keepLastImages ?? 50;
+    const keep = args.keepLastImages;
     const repositories = args.repositories.map((repo) => {
       const repository = new aws.ecr.Repository(
         `${name}-${repo.replace(/\//g, "-")}`,
@@ -270,7 +322,7 @@ export class Registry extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      if ((args.pullAccountIds ?? []).length > 0) {
+      if (args.pullAccountIds.length > 0) {
         new aws.ecr.RepositoryPolicy(
           `${name}-${repo.replace(/\//g, "-")}-pull`,
           {
@@ -282,7 +334,7 @@ export class Registry extends pulumi.ComponentResource {
                   Sid: "CrossAccountPull",
                   Effect: "Allow",
                   Principal: {
-                    AWS: (args.pullAccountIds ?? []).map((id) => `arn:aws:iam::${id}:root`),
+                    AWS: args.pullAccountIds.map((id) => `arn:aws:iam::${id}:root`),
                   },
                   Action: [
                     "ecr:BatchGetImage",
@@ -313,12 +365,12 @@ export class Registry extends pulumi.ComponentResource {
 
     const host = repositories[0].repository.repositoryUrl.apply((url) => url.split("/")[0]);
     const egress = pulumi
-      .output(args.endpointCidrs ?? [])
+      .output(runtime.endpointCidrs ?? [])
       .apply((cidrs): RegistryEgress => ({ cidrs, port: 443 }));
 
     let pushRoleArn: pulumi.Output<string> | undefined;
-    if (args.pushServiceAccount) {
-      const sa = args.pushServiceAccount;
+    if (runtime.pushServiceAccount) {
+      const sa = runtime.pushServiceAccount;
       const issuer = pulumi
         .output(sa.oidcProviderUrl)
         .apply((url) => url.replace(/^https:\/\//, ""));

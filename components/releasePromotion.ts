@@ -1,7 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import { ImagePromotion, PromotionRecord } from "./imagePromotion";
 import { IMAGE_ALLOWED, parseImageReference, shortDigest, splitRepository } from "./oci/reference";
 import { RegistryCredentials } from "./ociDistribution";
+import { ComponentPropertyError, parseComponentArgs } from "./problems";
+import * as field from "./schema";
 import { TYPE_TOKENS } from "./vocabulary";
 
 /** One entry of a pre-production stack's `releaseRecord` output: what it runs, by digest. */
@@ -72,26 +75,50 @@ export function targetReference(target: PromotionTarget): string {
   return `${target.destination}${target.tag ? `:${target.tag}` : ""}@${target.digest}`;
 }
 
-export interface ReleasePromotionArgs {
-  /** Stack whose `registryHost` and `releaseRecord` outputs are read (e.g. "organization/slipway/dev"). */
-  readonly fromStack: string;
+/**
+ * Promotion into this stack's registry (the prod stack): `slipway:promotion`. Credentials are the
+ * secret key slipway:promotionCredentials.
+ */
+export const promotionSchema = field.strict({
+  fromStack: field
+    .text(
+      'must name a stack as "<organization>/<project>/<stack>" or "<stack>" (letters, digits, ".", "_", "-")',
+      (value) => /^(?:[A-Za-z0-9_.-]+\/){0,2}[A-Za-z0-9_.-]+$/.test(value),
+    )
+    .meta({
+      description:
+        'The pre-production stack whose registryHost and releaseRecord outputs are read, as a StackReference names it ("organization/slipway/dev").',
+    }),
+  sourceInsecure: z.boolean().default(false).meta({
+    description: "Reach the pre-production registry over plain HTTP (loopback tests only).",
+  }),
+  destinationInsecure: z
+    .boolean()
+    .default(false)
+    .meta({ description: "Reach this stack's registry over plain HTTP (loopback tests only)." }),
+  mirrorThirdParty: z.boolean().default(true).meta({
+    description:
+      "Mirror the registry and build runner images into this stack's registry and run the mirrors.",
+  }),
+  mirrorPrefix: field
+    .repositoryName()
+    .default("mirror")
+    .meta({ description: "Repository prefix of the mirrors." }),
+});
+export type PromotionConfig = z.output<typeof promotionSchema>;
+
+export type ReleasePromotionArgs = Omit<z.input<typeof promotionSchema>, "mirrorThirdParty"> & {
   /** Production image references to promote (`host/repository[:tag]@sha256:...`), e.g. every service color. */
   readonly images: readonly string[];
   /** Third-party images to mirror into `mirrorHost` (pinned by digest). Default none. */
   readonly mirrorImages?: readonly string[];
   /** host[:port] of the production registry, for mirrors. Required when mirrorImages is set. */
   readonly mirrorHost?: pulumi.Input<string>;
-  /** Repository prefix of mirrors. Default "mirror". */
-  readonly mirrorPrefix?: string;
-  /** Plain HTTP to the pre-production registry (loopback tests). Default false. */
-  readonly sourceInsecure?: boolean;
-  /** Plain HTTP to the production registry (loopback tests). Default false. */
-  readonly destinationInsecure?: boolean;
   /** Pre-production registry credentials (secret). Default anonymous. */
   readonly sourceCredentials?: pulumi.Input<RegistryCredentials | undefined>;
   /** Production registry credentials (secret). Default anonymous. */
   readonly destinationCredentials?: pulumi.Input<RegistryCredentials | undefined>;
-}
+};
 
 /**
  * The production side of build once, promote by digest: reads the pre-production stack's registry
@@ -104,15 +131,17 @@ export class ReleasePromotion extends pulumi.ComponentResource {
   /** Third-party image -> its mirrored reference in the production registry. */
   public readonly mirrored: pulumi.Output<Record<string, string>>;
 
-  constructor(name: string, args: ReleasePromotionArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, rawArgs: ReleasePromotionArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TYPE_TOKENS.releasePromotion, name, {}, opts);
+    const config = parseComponentArgs(`ReleasePromotion ${name}`, promotionSchema, rawArgs);
+    const args = { ...rawArgs, ...config };
     const mirrorImages = args.mirrorImages ?? [];
-    const prefix = args.mirrorPrefix ?? "mirror";
+    const prefix = args.mirrorPrefix;
     if (mirrorImages.length > 0 && args.mirrorHost === undefined) {
-      throw new pulumi.ResourceError(
-        "mirrorImages needs mirrorHost (the production registry)",
-        this,
-      );
+      throw new ComponentPropertyError(`ReleasePromotion ${name}`, {
+        path: ["mirrorHost"],
+        message: "must be set when mirrorImages is (the production registry the mirrors go to)",
+      });
     }
     const release = new pulumi.StackReference(
       `${name}-source`,

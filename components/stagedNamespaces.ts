@@ -1,56 +1,77 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import { appLabels, podSecurityLabels } from "./labels";
 import { dnsEgressRule } from "./podBuilding";
+import { ConfigProblem, notBelow, parseComponentArgs, under, uniqueNames } from "./problems";
+import * as field from "./schema";
 import { PLATFORM, STAGE_LABEL, TYPE_TOKENS } from "./vocabulary";
 
-export interface StageArgs {
-  /** Stage name; also the namespace name (a DNS-1123 label). */
-  readonly name: string;
-  /** Group bound to `teamRole` in the namespace. */
-  readonly team: string;
-  /** ClusterRole granted to the team. Default "edit". */
-  readonly teamRole?: "view" | "edit" | "admin";
-  /** Pod Security Admission level enforced. Default "restricted". */
-  readonly podSecurity?: "privileged" | "baseline" | "restricted";
-  /** ResourceQuota hard limits. */
-  readonly quota: {
-    readonly requestsCpu: string;
-    readonly requestsMemory: string;
-    readonly limitsCpu: string;
-    readonly limitsMemory: string;
-    readonly pods: number;
-  };
-  /** Per-container LimitRange: defaults applied to containers that set none, and the maximum. */
-  readonly limits: {
-    readonly defaultRequest: { readonly cpu: string; readonly memory: string };
-    readonly default: { readonly cpu: string; readonly memory: string };
-    readonly max: { readonly cpu: string; readonly memory: string };
-  };
-  /** Protect the namespace (and so everything in it) from deletion. Default false. */
-  readonly protect?: boolean;
+const cpuMemory = () => field.cpuMemory();
+
+/** One stage: `slipway:stages[i]`. */
+export const stageSchema = field.strict({
+  name: field.dnsLabel().meta({ description: "Stage name; also the namespace name." }),
+  team: field.groupName().meta({ description: "The group bound to `teamRole` in the namespace." }),
+  teamRole: field
+    .oneOf(["view", "edit", "admin"])
+    .default("edit")
+    .meta({ description: "ClusterRole granted to the team." }),
+  podSecurity: field
+    .oneOf(["privileged", "baseline", "restricted"])
+    .default("restricted")
+    .meta({ description: "Pod Security Admission level enforced." }),
+  quota: field
+    .strict({
+      requestsCpu: field.cpu(),
+      requestsMemory: field.memory(),
+      limitsCpu: field.cpu(),
+      limitsMemory: field.memory(),
+      pods: field.int(1, 10000),
+    })
+    .meta({
+      description:
+        "ResourceQuota hard limits. Checked before any change: it must hold every service of the stage at its release peak.",
+    }),
+  limits: field
+    .strict({ defaultRequest: cpuMemory(), default: cpuMemory(), max: cpuMemory() })
+    .meta({
+      description:
+        "Per-container LimitRange: defaults for containers that set none, and the maximum.",
+    }),
+  protect: z
+    .boolean()
+    .default(false)
+    .meta({ description: "Protect the namespace (and so everything in it) from deletion." }),
+});
+
+export type StageConfig = z.output<typeof stageSchema>;
+export type StageArgs = z.input<typeof stageSchema>;
+
+/** The config of StagedNamespaces: its stages, in promotion order. */
+export const stagedNamespacesSchema = field.strict({
+  stages: z.array(stageSchema).min(1, { error: () => "must list at least one stage" }),
+  partOf: field.dnsLabel().default(PLATFORM),
+});
+export type StagedNamespacesArgs = z.input<typeof stagedNamespacesSchema>;
+
+/** A stage's own checks: its LimitRange is ordered (defaultRequest <= default <= max). */
+export function stageProblems(stage: StageConfig): ConfigProblem[] {
+  const { defaultRequest, default: defaults, max } = stage.limits;
+  return [
+    ...notBelow(["limits", "default"], defaults, defaultRequest, "defaultRequest"),
+    ...notBelow(["limits", "max"], max, defaults, "default"),
+  ];
 }
 
-export interface StagedNamespacesArgs {
-  /** The stages, in promotion order (e.g. dev, staging, prod). */
-  readonly stages: readonly StageArgs[];
-  /** Value of app.kubernetes.io/part-of. Default "slipway". */
-  readonly partOf?: string;
-  /**
-   * Opt-in (default none): ValidatingAdmissionPolicies and their bindings to deploy with the
-   * stages, e.g. `admissionObjects(settings)` of policy/rules/admission.ts, whose bindings select
-   * the namespaces by the STAGE_LABEL (components/vocabulary.ts) every stage here carries. They are
-   * cluster-scoped: give them to one StagedNamespaces per cluster.
-   */
-  readonly admissionPolicies?: readonly AdmissionPolicyObject[];
-}
-
-/** A ValidatingAdmissionPolicy or ValidatingAdmissionPolicyBinding, as plain data. */
-export interface AdmissionPolicyObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: { readonly name: string; readonly labels?: Record<string, string> };
-  readonly spec: Record<string, unknown>;
+/** Every stage's checks, and that stage names are unique. */
+export function stagedNamespacesProblems(
+  config: z.output<typeof stagedNamespacesSchema>,
+): ConfigProblem[] {
+  return [
+    ...uniqueNames(config.stages, ["stages"]),
+    ...config.stages.flatMap((stage, i) => under(["stages", i], stageProblems(stage))),
+  ];
 }
 
 /** The objects of one stage, for callers and tests. */
@@ -71,19 +92,22 @@ export class StagedNamespaces extends pulumi.ComponentResource {
   /** Namespace name per stage name. */
   public readonly namespaces: pulumi.Output<Record<string, string>>;
   public readonly stages: ReadonlyMap<string, Stage>;
-  /** The admission policies and bindings declared (none unless `admissionPolicies` is set). */
-  public readonly admissionPolicies: readonly pulumi.CustomResource[];
 
-  constructor(name: string, args: StagedNamespacesArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, rawArgs: StagedNamespacesArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TYPE_TOKENS.stagedNamespaces, name, {}, opts);
-    const partOf = args.partOf ?? PLATFORM;
+    const args = parseComponentArgs(
+      `StagedNamespaces ${name}`,
+      stagedNamespacesSchema,
+      rawArgs,
+      stagedNamespacesProblems,
+    );
+    const partOf = args.partOf;
 
     const stages = new Map<string, Stage>();
     for (const stage of args.stages) {
       stages.set(stage.name, this.declareStage(name, stage, partOf));
     }
     this.stages = stages;
-    this.admissionPolicies = this.declareAdmission(name, args.admissionPolicies ?? []);
     const pairs = [...stages.entries()].map(([stage, objects]) =>
       objects.namespace.metadata.name.apply((ns): [string, string] => [stage, ns]),
     );
@@ -92,51 +116,7 @@ export class StagedNamespaces extends pulumi.ComponentResource {
     this.registerOutputs({ namespaces: this.namespaces });
   }
 
-  private declareAdmission(
-    name: string,
-    objects: readonly AdmissionPolicyObject[],
-  ): pulumi.CustomResource[] {
-    const unknown = objects.filter(
-      (o) =>
-        o.kind !== "ValidatingAdmissionPolicy" && o.kind !== "ValidatingAdmissionPolicyBinding",
-    );
-    if (unknown.length > 0) {
-      throw new pulumi.ResourceError(
-        `StagedNamespaces ${name}: admissionPolicies takes ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding objects, not ${unknown.map((o) => o.kind).join(", ")}`,
-        this,
-      );
-    }
-    const admission = k8s.admissionregistration.v1;
-    const policies = objects
-      .filter((o) => o.kind === "ValidatingAdmissionPolicy")
-      .map(
-        (o) =>
-          new admission.ValidatingAdmissionPolicy(
-            `${name}-${o.metadata.name}`,
-            {
-              metadata: o.metadata,
-              spec: o.spec as k8s.types.input.admissionregistration.v1.ValidatingAdmissionPolicySpec,
-            },
-            { parent: this },
-          ),
-      );
-    const bindings = objects
-      .filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")
-      .map(
-        (o) =>
-          new admission.ValidatingAdmissionPolicyBinding(
-            `${name}-${o.metadata.name}`,
-            {
-              metadata: o.metadata,
-              spec: o.spec as k8s.types.input.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec,
-            },
-            { parent: this, dependsOn: policies },
-          ),
-      );
-    return [...policies, ...bindings];
-  }
-
-  private declareStage(name: string, stage: StageArgs, partOf: string): Stage {
+  private declareStage(name: string, stage: StageConfig, partOf: string): Stage {
     const prefix = `${name}-${stage.name}`;
     const labels = appLabels({ name: stage.name, component: "stage", partOf });
     const namespace = new k8s.core.v1.Namespace(
@@ -147,11 +127,11 @@ export class StagedNamespaces extends pulumi.ComponentResource {
           labels: {
             ...labels,
             [STAGE_LABEL]: stage.name,
-            ...podSecurityLabels(stage.podSecurity ?? "restricted"),
+            ...podSecurityLabels(stage.podSecurity),
           },
         },
       },
-      { parent: this, protect: stage.protect ?? false },
+      { parent: this, protect: stage.protect },
     );
     // Children reference the namespace's name output, so they are created after it.
     const inNamespace = { parent: this };
@@ -221,7 +201,7 @@ export class StagedNamespaces extends pulumi.ComponentResource {
         roleRef: {
           apiGroup: "rbac.authorization.k8s.io",
           kind: "ClusterRole",
-          name: stage.teamRole ?? "edit",
+          name: stage.teamRole,
         },
         subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: stage.team }],
       },

@@ -8,6 +8,9 @@
  * ImagePromotion provider use this module too.
  */
 
+/** The Pulumi config namespace of every stack key: `slipway:<key>`. */
+export const CONFIG_NAMESPACE = "slipway";
+
 // ---------------------------------------------------------------------------------------------
 // slipway's own labels and annotations.
 
@@ -60,6 +63,7 @@ export const TYPE_TOKENS = {
   registry: "slipway:registry:Registry",
   buildRunner: "slipway:build:BuildRunner",
   stagedNamespaces: "slipway:k8s:StagedNamespaces",
+  admissionPolicies: "slipway:k8s:AdmissionPolicies",
   blueGreenService: "slipway:k8s:BlueGreenService",
   releasePromotion: "slipway:promotion:ReleasePromotion",
 } as const;
@@ -76,6 +80,9 @@ export const BUILD_RUNNER_APP = "build-runner";
 export const DEFAULT_BUILD_NAMESPACE = "slipway-build";
 /** The port buildkitd serves mTLS on, unless `slipway:buildRunner.port` says otherwise. */
 export const DEFAULT_BUILDKIT_PORT = 1234;
+/** The in-cluster registry's namespace and port, unless `slipway:registry` says otherwise. */
+export const DEFAULT_REGISTRY_NAMESPACE = "slipway-registry";
+export const DEFAULT_REGISTRY_PORT = 5000;
 /** The ConfigMap holding the kaniko Job template, and its key. */
 export const KANIKO_TEMPLATE_CONFIGMAP = "kaniko-job-template";
 export const KANIKO_TEMPLATE_KEY = "job.json";

@@ -177,7 +177,9 @@ describe("BlueGreenService", () => {
     const bad = args("blue");
     expect(
       () => new BlueGreenService("zero", { ...bad, blue: { ...bad.blue, replicas: 0 } }),
-    ).toThrow("zero: the active color blue has 0 replicas; it needs at least 1 to serve traffic");
+    ).toThrow(
+      "BlueGreenService zero: blue.replicas 0 must be at least 1: blue is the active color and serves live traffic",
+    );
   });
 
   it("rejects an image without a digest", () => {
@@ -185,7 +187,9 @@ describe("BlueGreenService", () => {
     expect(
       () =>
         new BlueGreenService("tagged", { ...bad, green: { ...bad.green, image: "web:latest" } }),
-    ).toThrow('tagged: green.image "web:latest" must be pinned by digest (repo@sha256:<64 hex>)');
+    ).toThrow(
+      'BlueGreenService tagged: green.image "web:latest" must be pinned by digest (repo@sha256:<64 hex>)',
+    );
   });
 
   it("rejects a grace period not longer than the preStop sleep", () => {
@@ -197,7 +201,7 @@ describe("BlueGreenService", () => {
           terminationGracePeriodSeconds: 10,
         }),
     ).toThrow(
-      "grace: terminationGracePeriodSeconds (10) must be longer than preStopSleepSeconds (10)",
+      "BlueGreenService grace: terminationGracePeriodSeconds 10 must be longer than preStopSleepSeconds (10) so the process still gets time to shut down",
     );
   });
 });

@@ -169,7 +169,9 @@ describe("BuildRunner engine buildkit", () => {
           cache: { kind: "pvc", size: "10Gi" },
           registryEgress: inClusterRegistry,
         }),
-    ).toThrow("pvc: a PVC build cache is ReadWriteOnce and needs replicas 1, not 2");
+    ).toThrow(
+      "BuildRunner pvc: replicas 2 must be 1 with a PVC build cache (cache.kind pvc is ReadWriteOnce)",
+    );
   });
 });
 
@@ -181,7 +183,7 @@ describe("BuildRunner engine kaniko", () => {
         engine: "kaniko",
         namespace: "kaniko-builds",
         image: KANIKO_FIXTURE,
-        cacheRepository: "registry.example:5000/apps/web-cache",
+        cacheRepositoryUrl: "registry.example:5000/apps/web-cache",
         registryEgress: inClusterRegistry,
       });
       template = await output(runner.jobTemplate!);

@@ -71,7 +71,13 @@ describe("Cluster kind eks", () => {
   it("builds a private, encrypted, logged EKS cluster with pinned add-ons", async () => {
     let privateCidrs: string[] = [];
     await inStack(async () => {
-      const cluster = new Cluster("eks", { kind: "eks", version: "1.34", nodeGroup, addons });
+      const cluster = new Cluster("eks", {
+        kind: "eks",
+        region: "eu-west-1",
+        version: "1.34",
+        nodeGroup,
+        addons,
+      });
       privateCidrs = await output(cluster.privateSubnetCidrs!);
       return {};
     });

@@ -1,7 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { admissionObjects } from "../../policy/rules/admission";
-import { DEFAULT_SETTINGS } from "../../policy/rules/settings";
-import { inStack, installMocks, isProtected, ofType, output, resource } from "./harness";
+import { inStack, installMocks, isProtected, output, resource } from "./harness";
 
 let StagedNamespaces: typeof import("../../components/stagedNamespaces").StagedNamespaces;
 
@@ -117,42 +115,5 @@ describe("StagedNamespaces", () => {
       resource("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "st-dev-team").inputs.roleRef
         .name,
     ).toBe("edit");
-  });
-
-  it("deploys admission policies only when asked (opt-in)", async () => {
-    const objects = admissionObjects(DEFAULT_SETTINGS);
-    const stage = {
-      name: "qa",
-      team: "qa",
-      quota: {
-        requestsCpu: "1",
-        requestsMemory: "1Gi",
-        limitsCpu: "1",
-        limitsMemory: "1Gi",
-        pods: 5,
-      },
-      limits,
-    };
-    let declared = 0;
-    await inStack(() => {
-      new StagedNamespaces("plain", { stages: [{ ...stage, name: "qa1" }] });
-      declared = new StagedNamespaces("adm", { stages: [stage], admissionPolicies: objects })
-        .admissionPolicies.length;
-      return {};
-    });
-    expect(declared).toBe(objects.length);
-    const vap = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy";
-    const vapb = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding";
-    const names = (type: string) => [...ofType(type).keys()].sort();
-    expect(names(vap)).toEqual(
-      objects
-        .filter((o) => o.kind === "ValidatingAdmissionPolicy")
-        .map((o) => `adm-${o.metadata.name}`)
-        .sort(),
-    );
-    expect(names(vapb).every((n) => n.startsWith("adm-"))).toBe(true);
-    const binding = resource(vapb, "adm-slipway-image-no-latest-tag-mandatory").inputs;
-    expect(binding.spec.validationActions).toEqual(["Deny"]);
-    expect(binding.spec.policyName).toBe("slipway-image-no-latest-tag");
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseTemplateConfig } from "../../components/config";
+import { ConfigError } from "../../components/problems";
+import { parseTemplateConfig } from "../../components/templateConfig";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 

@@ -25,6 +25,7 @@ describe("stack dev (Pulumi.dev.yaml under mocks)", () => {
       ...ecrResources("apps/podinfo", { crossAccountPull: true }),
       ...buildKitResources({ pvcCache: true }),
       `${T.staged} stages`,
+      `${T.admission} admission`,
       ...admissionResources(),
       ...stageResources("dev"),
       ...stageResources("staging"),

@@ -10,6 +10,7 @@ export const T = {
   registry: "slipway:registry:Registry",
   buildRunner: "slipway:build:BuildRunner",
   staged: "slipway:k8s:StagedNamespaces",
+  admission: "slipway:k8s:AdmissionPolicies",
   blueGreen: "slipway:k8s:BlueGreenService",
   namespace: "kubernetes:core/v1:Namespace",
   deployment: "kubernetes:apps/v1:Deployment",
@@ -54,9 +55,9 @@ export const ADMISSION_RULES = [
 /** Per rule: its policy, a Deny binding (mandatory stages) and a Warn binding (advisory ones). */
 export function admissionResources(): string[] {
   return ADMISSION_RULES.flatMap((rule) => [
-    `${T.admissionPolicy} stages-slipway-${rule}`,
-    `${T.admissionBinding} stages-slipway-${rule}-mandatory`,
-    `${T.admissionBinding} stages-slipway-${rule}-advisory`,
+    `${T.admissionPolicy} admission-slipway-${rule}`,
+    `${T.admissionBinding} admission-slipway-${rule}-mandatory`,
+    `${T.admissionBinding} admission-slipway-${rule}-advisory`,
   ]);
 }
 

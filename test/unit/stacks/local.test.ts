@@ -29,6 +29,7 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
       `${T.networkPolicy} registry-netpol`,
       ...buildKitResources({ pvcCache: false }),
       `${T.staged} stages`,
+      `${T.admission} admission`,
       ...admissionResources(),
       ...stageResources("dev"),
       ...stageResources("staging"),
@@ -124,12 +125,12 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
       }),
     );
     // The allowlisted podinfo colors live in dev here: exempt there, not in prod.
-    const oci = resource(T.admissionPolicy, "stages-slipway-oci-annotations").inputs.spec;
+    const oci = resource(T.admissionPolicy, "admission-slipway-oci-annotations").inputs.spec;
     expect(oci.matchConditions[0].expression).toContain(
       "request.namespace == 'dev' && ((request.kind.kind == 'Deployment' && object.metadata.name == 'podinfo-blue')",
     );
     expect(oci.matchConditions[0].expression).not.toContain("request.namespace == 'prod'");
-    const buildRunner = resource(T.admissionPolicy, "stages-slipway-apparmor-profile").inputs.spec;
+    const buildRunner = resource(T.admissionPolicy, "admission-slipway-apparmor-profile").inputs.spec;
     expect(buildRunner.variables).toContainEqual({
       name: "buildRunner",
       expression:

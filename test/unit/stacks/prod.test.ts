@@ -50,6 +50,7 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
       `${PROMOTION} release-mirror-buildkit-f8a833b2de9d`,
       ...buildKitResources({ pvcCache: true }),
       `${T.staged} stages`,
+      `${T.admission} admission`,
       ...admissionResources(),
       ...stageResources("prod"),
       ...blueGreenResources("podinfo"),
@@ -104,7 +105,7 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
   it("denies at admission in prod, exempting only the allowlisted podinfo Deployments from oci-annotations", () => {
     const policies = recorded.filter((r) => r.type === T.admissionPolicy);
     const conditions = policies.filter((p) => p.inputs.spec.matchConditions);
-    expect(conditions.map((p) => p.name)).toEqual(["stages-slipway-oci-annotations"]);
+    expect(conditions.map((p) => p.name)).toEqual(["admission-slipway-oci-annotations"]);
     const [condition] = conditions[0].inputs.spec.matchConditions;
     // The exact Deployments the program declares, and the pods of their ReplicaSets.
     for (const color of ["blue", "green"]) {
@@ -115,7 +116,7 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
       expect(condition.expression).toContain(`o.name == '${deployment.name}-' + object.metadata`);
     }
     expect(condition.expression.match(/request\.namespace ==/g)).toHaveLength(2);
-    const mandatory = resource(T.admissionBinding, "stages-slipway-oci-annotations-mandatory");
+    const mandatory = resource(T.admissionBinding, "admission-slipway-oci-annotations-mandatory");
     expect(mandatory.inputs.spec).toEqual({
       policyName: "slipway-oci-annotations",
       validationActions: ["Deny"],

@@ -1,0 +1,208 @@
+/**
+ * How slipway reports bad input: one problem per bad value, naming where it is (a config key
+ * path or a component property), the value and what is allowed. Zod's own wording never reaches
+ * a user.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { parseCpu, parseMemory } from "./quantity";
+import { CONFIG_NAMESPACE } from "./vocabulary";
+
+export type ProblemPath = ReadonlyArray<string | number>;
+
+export interface ConfigProblem {
+  readonly path: ProblemPath;
+  /** The offending value; undefined when the key is missing. */
+  readonly value?: unknown;
+  readonly message: string;
+}
+
+/** `services[0].blue.image` (a component property path). */
+export function propertyPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = "";
+  path.forEach((segment, i) => {
+    if (typeof segment === "number") out += `[${segment}]`;
+    else out += (i === 0 ? "" : ".") + String(segment);
+  });
+  return out;
+}
+
+/** `slipway:services[0].blue.image` (a stack config key path). */
+export function keyPath(path: ReadonlyArray<PropertyKey>): string {
+  return `${CONFIG_NAMESPACE}:${propertyPath(path)}`;
+}
+
+/** What is wrong with the value, after its path: `"nginx:latest" must be pinned …`. */
+function reason(problem: ConfigProblem): string {
+  if (problem.value === undefined) return `is missing: it ${problem.message}`;
+  return `${JSON.stringify(problem.value)} ${problem.message}`;
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  return `${keyPath(problem.path)} ${reason(problem)}`;
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: readonly ConfigProblem[]) {
+    super(problems.map(formatProblem).join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+/** The same problems under `prefix` (a component's problems inside the stack config). */
+export function under(prefix: ProblemPath, problems: readonly ConfigProblem[]): ConfigProblem[] {
+  return problems.map((p) => ({ ...p, path: [...prefix, ...p.path] }));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function zodProblems(error: z.ZodError): ConfigProblem[] {
+  return error.issues.map((issue): ConfigProblem => {
+    const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
+    if (issue.code === "unrecognized_keys") {
+      return {
+        path: [...path, issue.keys[0]],
+        value: issue.keys.length > 1 ? issue.keys : undefined,
+        message: `is not a known key (${issue.message})`,
+      };
+    }
+    // A discriminated union reports the whole object at the discriminator's path: show the
+    // discriminator's own value.
+    const last = path[path.length - 1];
+    const input = issue.input;
+    if (issue.code === "invalid_union" && isRecord(input) && typeof last === "string") {
+      return { path, value: input[last], message: issue.message };
+    }
+    return { path, value: input, message: issue.message };
+  });
+}
+
+/**
+ * Problems where `upper` (at `upperPath`) is below `lower` for cpu or memory, e.g. limits below
+ * requests, or a LimitRange max below its default.
+ */
+export function notBelow(
+  upperPath: ProblemPath,
+  upper: { cpu: string; memory: string },
+  lower: { cpu: string; memory: string },
+  lowerName: string,
+): ConfigProblem[] {
+  return (["cpu", "memory"] as const)
+    .filter((resource) => {
+      const parse = resource === "cpu" ? parseCpu : parseMemory;
+      return parse(upper[resource])! < parse(lower[resource])!;
+    })
+    .map((resource) => ({
+      path: [...upperPath, resource],
+      value: upper[resource],
+      message: `must be at least the ${lowerName} ${resource} ${JSON.stringify(lower[resource])}`,
+    }));
+}
+
+/** Container resources whose limits are below their requests. */
+export function limitsNotBelowRequests(
+  path: ProblemPath,
+  resources: { requests: { cpu: string; memory: string }; limits: { cpu: string; memory: string } },
+): ConfigProblem[] {
+  return notBelow([...path, "limits"], resources.limits, resources.requests, "requests");
+}
+
+/** The keys a schema knows for `args`: an object's, or the matching discriminated variant's. */
+function schemaKeys(schema: z.ZodType, args: Readonly<Record<string, unknown>>): string[] {
+  if (schema instanceof z.ZodObject) return Object.keys(schema.shape);
+  if (schema instanceof z.ZodDiscriminatedUnion) {
+    const discriminator = schema._zod.def.discriminator;
+    const variants = schema.options as z.ZodObject[];
+    const match = variants.find((variant) => {
+      const literal = variant.shape[discriminator];
+      return literal instanceof z.ZodLiteral && literal.values.has(args[discriminator] as never);
+    });
+    return [...new Set((match ? [match] : variants).flatMap((v) => Object.keys(v.shape)))];
+  }
+  throw new Error("a component schema is an object or a discriminated union of objects");
+}
+
+/** Bad component args, one problem: Pulumi's InputPropertyError, with the component named. */
+export class ComponentPropertyError extends pulumi.InputPropertyError {
+  constructor(component: string, problem: ConfigProblem) {
+    super({ propertyPath: propertyPath(problem.path), reason: reason(problem) });
+    this.message = `${component}: ${this.propertyPath} ${this.reason}`;
+  }
+}
+
+/** Bad component args, several problems: Pulumi's InputPropertiesError, one line each. */
+export class ComponentPropertiesError extends pulumi.InputPropertiesError {
+  constructor(component: string, problems: readonly ConfigProblem[]) {
+    const errors = problems.map((p) => ({ propertyPath: propertyPath(p.path), reason: reason(p) }));
+    super({
+      message: errors.map((e) => `${component}: ${e.propertyPath} ${e.reason}`).join("\n"),
+      errors,
+    });
+  }
+}
+
+/**
+ * A component constructor's one parse of its args: the keys its schema knows get their defaults
+ * and checks (the others are Pulumi inputs the constructor reads from its args itself); bad values
+ * throw Pulumi's input-property errors naming the property, as a provider-backed component would.
+ */
+export function parseComponentArgs<S extends z.ZodType>(
+  component: string,
+  schema: S,
+  args: object,
+  check: (value: z.output<S>) => ConfigProblem[] = () => [],
+): z.output<S> {
+  const record = args as Readonly<Record<string, unknown>>;
+  const known = Object.fromEntries(
+    schemaKeys(schema, record)
+      .filter((key) => record[key] !== undefined)
+      .map((key) => [key, record[key]]),
+  );
+  const parsed = schema.safeParse(known, { reportInput: true });
+  const problems = parsed.success ? check(parsed.data) : zodProblems(parsed.error);
+  if (problems.length === 1) throw new ComponentPropertyError(component, problems[0]);
+  if (problems.length > 1) throw new ComponentPropertiesError(component, problems);
+  return parsed.data as z.output<S>;
+}
+
+/**
+ * Pulumi 3.163 prints an input-property error thrown by a program's own component as an
+ * unhandled exception with its stack; the composition root turns it into the one-line RunError
+ * the engine prints as is.
+ */
+export function componentErrorsAsRunErrors<T>(declare: () => T): T {
+  try {
+    return declare();
+  } catch (error) {
+    if (
+      pulumi.InputPropertyError.isInstance(error) ||
+      pulumi.InputPropertiesError.isInstance(error)
+    )
+      throw new pulumi.RunError(`invalid component arguments:\n${error.message}`);
+    throw error;
+  }
+}
+
+/** Items whose `name` repeats an earlier one's, at `<prefix>[i].name`. */
+export function uniqueNames(
+  items: ReadonlyArray<{ name: string }>,
+  prefix: ProblemPath,
+): ConfigProblem[] {
+  const seen = new Map<string, number>();
+  const problems: ConfigProblem[] = [];
+  items.forEach((item, i) => {
+    const first = seen.get(item.name);
+    if (first !== undefined) {
+      problems.push({
+        path: [...prefix, i, "name"],
+        value: item.name,
+        message: `must be unique: ${keyPath([...prefix, first, "name"])} already uses it`,
+      });
+    } else {
+      seen.set(item.name, i);
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,104 @@
+/**
+ * The building blocks of every component's schema: field validators that say what is allowed,
+ * in slipway's words, so a bad value reads the same wherever it is checked (a stack file, a
+ * component constructor, a `pulumi new` prompt).
+ */
+import { z } from "zod";
+import { DNS_LABEL_ALLOWED, SERVICE_NAME_MAX, isDnsLabel } from "./naming";
+import { HOST_PATTERN, IMAGE_ALLOWED, parseImageReference } from "./oci/reference";
+import { CPU_ALLOWED, MEMORY_ALLOWED, parseCpu, parseMemory } from "./quantity";
+
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: () => `must be one of: ${values.join(", ")}` });
+
+export const int = (min: number, max: number) =>
+  z
+    .number({ error: () => `must be an integer from ${min} to ${max}` })
+    .int({ error: () => `must be an integer from ${min} to ${max}` })
+    .min(min, { error: () => `must be an integer from ${min} to ${max}` })
+    .max(max, { error: () => `must be an integer from ${min} to ${max}` });
+
+export const text = (allowed: string, check: (value: string) => boolean) =>
+  z.string({ error: () => allowed }).refine(check, { error: () => allowed });
+
+export const dnsLabel = () => text(DNS_LABEL_ALLOWED, isDnsLabel);
+export const serviceName = () =>
+  text(
+    `must be a DNS-1123 label of at most ${SERVICE_NAME_MAX} characters (lowercase letters, digits and "-"; "<name>-preview" must still fit in 63)`,
+    (value) => isDnsLabel(value) && value.length <= SERVICE_NAME_MAX,
+  );
+export const groupName = () =>
+  z.string({ error: () => "must be a group name" }).min(1, { error: () => "must be a group name" });
+export const port = () => int(1, 65535);
+export const cpu = () => text(`must be ${CPU_ALLOWED}`, (value) => parseCpu(value) !== undefined);
+export const memory = () =>
+  text(`must be ${MEMORY_ALLOWED}`, (value) => parseMemory(value) !== undefined);
+export const image = () => text(IMAGE_ALLOWED, (value) => parseImageReference(value) !== undefined);
+export const gitRevision = () =>
+  text("must be a git commit SHA (7 to 40 lowercase hex characters)", (value) =>
+    /^[0-9a-f]{7,40}$/.test(value),
+  );
+export const timestamp = () =>
+  text(
+    'must be an RFC 3339 UTC timestamp such as "2026-11-01T12:00:00Z"',
+    (value) =>
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(value) && !isNaN(Date.parse(value)),
+  );
+export const repositoryName = () =>
+  text(
+    'must be a repository path of lowercase letters, digits, ".", "_", "-" and "/" (e.g. "apps/web")',
+    (value) => /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(value),
+  );
+export const hostPort = () =>
+  text('must be a registry host with an optional port, e.g. "127.0.0.1:5000"', (value) =>
+    HOST_PATTERN.test(value),
+  );
+export const awsAccountId = () =>
+  text("must be a 12-digit AWS account id", (value) => /^[0-9]{12}$/.test(value));
+export const urlPath = () => z.string().startsWith("/");
+
+/** An object that rejects unknown keys, naming the allowed ones (catches typos like `replica`). */
+export const strict = <T extends z.ZodRawShape>(shape: T) =>
+  z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? `allowed keys: ${Object.keys(shape).join(", ")}`
+        : "must be an object",
+  });
+
+export const cpuMemory = () => strict({ cpu: cpu(), memory: memory() });
+
+/** Container requests and limits, each field defaulted. */
+export const resources = (defaults: {
+  cpu: string;
+  memory: string;
+  cpuLimit: string;
+  memoryLimit: string;
+}) =>
+  strict({
+    requests: strict({
+      cpu: cpu().default(defaults.cpu),
+      memory: memory().default(defaults.memory),
+    }).default({ cpu: defaults.cpu, memory: defaults.memory }),
+    limits: strict({
+      cpu: cpu().default(defaults.cpuLimit),
+      memory: memory().default(defaults.memoryLimit),
+    }).default({ cpu: defaults.cpuLimit, memory: defaults.memoryLimit }),
+  })
+    .default({
+      requests: { cpu: defaults.cpu, memory: defaults.memory },
+      limits: { cpu: defaults.cpuLimit, memory: defaults.memoryLimit },
+    })
+    .meta({
+      description: `Requests and limits of the container. Default ${defaults.cpu}/${defaults.memory} requests, ${defaults.cpuLimit}/${defaults.memoryLimit} limits.`,
+    });
+
+/** A data volume: an emptyDir (lost with the pod; all a local cluster offers) or a PVC. */
+export const volume = (defaultSize: string) =>
+  strict({
+    kind: oneOf(["emptyDir", "pvc"]).default("emptyDir"),
+    size: memory().default(defaultSize),
+    storageClass: z.string().optional(),
+  }).default({ kind: "emptyDir", size: defaultSize });
+
+export type VolumeSpec = z.output<ReturnType<typeof volume>>;
