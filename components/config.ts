@@ -70,13 +70,67 @@ export const serviceSchema = field.strict({
 
 /** The whole stack config, one key per component (Pulumi.yaml declares the same keys). */
 export const platformSchema = field.strict({
-  cluster: clusterSchema,
-  registry: registrySchema,
-  buildRunner: buildRunnerSchema,
-  stages: z.array(stageSchema).min(1, { error: () => "must list at least one stage" }),
-  services: z.array(serviceSchema).default([]),
-  promotion: promotionSchema.optional(),
+  cluster: clusterSchema.meta({ description: "Where to deploy: an existing cluster or EKS." }),
+  registry: registrySchema.meta({
+    description: "The container registry images are pushed to and pulled from.",
+  }),
+  buildRunner: buildRunnerSchema.meta({ description: "The in-cluster image build runner." }),
+  stages: z
+    .array(stageSchema)
+    .min(1, { error: () => "must list at least one stage" })
+    .meta({
+      description:
+        "Stages (namespaces) in promotion order, each with team, quota, limits and Pod Security level.",
+    }),
+  services: z.array(serviceSchema).default([]).meta({
+    description:
+      "Blue/green services with their active color and per-color image digest, replicas, revision and build time.",
+  }),
+  promotion: promotionSchema.optional().meta({
+    description:
+      "Promotion into this stack's registry (prod): copy every released digest from the pre-production stack.",
+  }),
 });
+
+/** A project config key outside the components' schemas, as Pulumi.yaml declares it. */
+export interface DeclaredKey {
+  readonly description: string;
+  readonly secret?: boolean;
+  readonly type?: "string" | "boolean";
+  readonly default?: unknown;
+}
+
+/**
+ * The keys config.ts reads itself (secrets, never echoed) and the release flow's own
+ * (cli/release/stackFile.ts reads and writes them).
+ */
+export const OTHER_CONFIG_KEYS: Readonly<Record<string, DeclaredKey>> = {
+  kubeconfig: {
+    description:
+      "kubeconfig of an existing cluster (secret). Default $KUBECONFIG, then ~/.kube/config.",
+    secret: true,
+    type: "string",
+    default: "",
+  },
+  promotionCredentials: {
+    description:
+      "Registry credentials for promotion, JSON {source?, destination?: {username, password}} (secret). Default: none.",
+    secret: true,
+    type: "string",
+    default: "",
+  },
+  gitops: {
+    description:
+      "When true, `slipway release` refuses a dirty tree or one behind main and commits every phase (dev and prod).",
+    type: "boolean",
+    default: false,
+  },
+  releases: {
+    description:
+      "The release record written by `slipway release` (newest last, 20 per service). Read by `slipway status`.",
+    default: [],
+  },
+};
 
 export type PlatformConfig = z.output<typeof platformSchema>;
 export type ServiceConfig = PlatformConfig["services"][number];

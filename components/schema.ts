@@ -90,7 +90,7 @@ export const resources = (defaults: {
       limits: { cpu: defaults.cpuLimit, memory: defaults.memoryLimit },
     })
     .meta({
-      description: `Requests and limits of the container. Default ${defaults.cpu}/${defaults.memory} requests, ${defaults.cpuLimit}/${defaults.memoryLimit} limits.`,
+      description: `Requests and limits of the container.`,
     });
 
 /** A data volume: an emptyDir (lost with the pod; all a local cluster offers) or a PVC. */

@@ -130,7 +130,8 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
       "request.namespace == 'dev' && ((request.kind.kind == 'Deployment' && object.metadata.name == 'podinfo-blue')",
     );
     expect(oci.matchConditions[0].expression).not.toContain("request.namespace == 'prod'");
-    const buildRunner = resource(T.admissionPolicy, "admission-slipway-apparmor-profile").inputs.spec;
+    const buildRunner = resource(T.admissionPolicy, "admission-slipway-apparmor-profile").inputs
+      .spec;
     expect(buildRunner.variables).toContainEqual({
       name: "buildRunner",
       expression:
