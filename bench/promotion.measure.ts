@@ -13,7 +13,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { promote, promotionProvider } from "../components/imagePromotion";
-import { RegistryClient } from "../components/ociDistribution";
+import { RegistryClient } from "../components/oci/distribution";
 import {
   PushedImage,
   TestRegistry,

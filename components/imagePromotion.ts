@@ -12,7 +12,7 @@ import {
   RegistryCredentials,
   isRegistryError,
   copyImage,
-} from "./ociDistribution";
+} from "./oci/distribution";
 import { PROMOTION_KIND } from "./vocabulary";
 
 // Plain bindings of what the provider calls in other modules: Pulumi serializes the provider's

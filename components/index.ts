@@ -9,7 +9,7 @@ export * from "./labels";
 export * from "./mtlsCertificates";
 export * from "./naming";
 export * from "./oci/reference";
-export * from "./ociDistribution";
+export * from "./oci/distribution";
 export * from "./pod";
 export * from "./podBuilding";
 export * from "./problems";

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ImagePromotion, PromotionRecord } from "./imagePromotion";
 import { IMAGE_ALLOWED, parseImageReference, shortDigest, splitRepository } from "./oci/reference";
-import { RegistryCredentials } from "./ociDistribution";
+import { RegistryCredentials } from "./oci/distribution";
 import { ComponentPropertyError, parseComponentArgs } from "./problems";
 import * as field from "./schema";
 import { TYPE_TOKENS } from "./vocabulary";

@@ -13,7 +13,7 @@ import {
   RegistryClient,
   copyImage,
   sha256Digest,
-} from "../../components/ociDistribution";
+} from "../../components/oci/distribution";
 import {
   OCI_LABELS,
   PushedImage,

@@ -15,7 +15,7 @@ import {
   RegistryCredentials,
   RegistryEndpoint,
   sha256Digest,
-} from "../../components/ociDistribution";
+} from "../../components/oci/distribution";
 
 /** A test-only user. The hash is bcrypt (cost 4, cheap per request) of PASSWORD, made with
  * python3 `crypt.crypt("promote-me", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))`. */

@@ -12,7 +12,8 @@ import {
   sourceUrl,
 } from "../../cli/build/metadata";
 import { cacheSummary, newProgressState, progressLines } from "../../cli/build/progress";
-import { dockerCredentials, parseChallenge } from "../../cli/build/registryClient";
+import { dockerCredentials } from "../../cli/build/registryClient";
+import { parseAuthChallenge } from "../../components/oci/distribution";
 import { pushOutcome, shouldPush } from "../../cli/build/tagPolicy";
 import { registryUsesPlainHttp, repositoryFor, resolveBuildTarget } from "../../cli/build/target";
 import type { Io } from "../../cli/command";
@@ -397,11 +398,17 @@ describe("kaniko Job (rendered only: the embedded cluster runs no containers)", 
 describe("registry auth helpers", () => {
   it("reads a bearer challenge and Docker config credentials", () => {
     expect(
-      parseChallenge(
+      parseAuthChallenge(
         'Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull"',
       ),
-    ).toEqual({ realm: "https://auth.example/token", service: "reg", scope: "repository:a:pull" });
-    expect(parseChallenge('Basic realm="x"')).toBeUndefined();
+    ).toEqual({
+      scheme: "bearer",
+      params: { realm: "https://auth.example/token", service: "reg", scope: "repository:a:pull" },
+    });
+    expect(parseAuthChallenge('Basic realm="x"')).toEqual({
+      scheme: "basic",
+      params: { realm: "x" },
+    });
     const config = JSON.stringify({
       auths: { "https://reg.example:5000": { auth: Buffer.from("u:p").toString("base64") } },
     });

@@ -17,7 +17,7 @@ import {
   manifestReferences,
   parseAuthChallenge,
   uploadUrl,
-} from "../../components/ociDistribution";
+} from "../../components/oci/distribution";
 import {
   mirrorDestination,
   mirrorRepository,

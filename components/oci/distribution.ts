@@ -8,7 +8,7 @@
 import type * as Crypto from "node:crypto";
 import type * as Http from "node:http";
 import type { Readable } from "node:stream";
-import { isDigest as isDigestReference } from "./oci/reference";
+import { isDigest as isDigestReference } from "./reference";
 
 // Node's built-in modules are looked up where they are used, not imported: the promotion
 // provider's code is serialized as source text by Pulumi, which cannot capture every loader's
