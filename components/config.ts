@@ -17,6 +17,7 @@ import {
 import { buildRunnerProblems, buildRunnerSchema } from "./buildRunner";
 import { clusterSchema } from "./cluster";
 import { ConfigError, ConfigProblem, keyPath, under, uniqueNames, zodProblems } from "./problems";
+import { kubeconfigFromEnv } from "./paths";
 import { formatCpu, formatMemory, parseCpu, parseMemory } from "./quantity";
 import {
   EMPTY_FOOTPRINT,
@@ -339,7 +340,7 @@ export function resolveKubeconfig(
   fromConfig: pulumi.Output<string> | undefined,
   kubeconfigEnv: string | undefined,
 ): pulumi.Output<string | undefined> {
-  const path = kubeconfigEnv?.split(":").find((p) => p.length > 0);
+  const path = kubeconfigFromEnv({ KUBECONFIG: kubeconfigEnv });
   if (path && !fs.existsSync(path)) {
     throw new pulumi.RunError(
       `KUBECONFIG names ${JSON.stringify(path)}, which does not exist: point it at a kubeconfig file or unset it`,

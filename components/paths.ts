@@ -35,3 +35,13 @@ export function pulumiHome(env: NodeJS.ProcessEnv = process.env): string {
 export function localStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.SLIPWAY_STATE_DIR ?? path.join(slipwayCache(env), "state", "pulumi");
 }
+
+/** The first file $KUBECONFIG lists, if any. */
+export function kubeconfigFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.KUBECONFIG?.split(":").find((p) => p !== "");
+}
+
+/** The kubeconfig file kubectl would read: the first of $KUBECONFIG, else ~/.kube/config. */
+export function kubeconfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return kubeconfigFromEnv(env) ?? path.join(os.homedir(), ".kube", "config");
+}

@@ -16,8 +16,9 @@ import { dockerCredentials, readDockerConfig, tagDigest } from "../build/registr
 import { cacheSummary, newProgressState, progressLines } from "../build/progress";
 import { readStackOutputs } from "../build/stackOutputs";
 import { pushOutcome, shouldPush } from "../build/tagPolicy";
-import { BuildTarget, StackOutputs, resolveBuildTarget } from "../build/target";
+import { BuildTarget, resolveBuildTarget } from "../build/target";
 import type { Command, Io } from "../command";
+import { stackKubeconfig } from "../kubeconfig";
 import { CliError } from "../errors";
 import { KubeApiError, KubeClient } from "../kube";
 import { pulumiEnvFor } from "../pulumiEnv";
@@ -149,7 +150,7 @@ export const buildCommand: Command = {
       io.err(`${image} exists already (${existing}): building to compare digests, not pushing`);
     }
 
-    const kube = kubeClient(kubeconfigText(optional(values, "kubeconfig"), outputs));
+    const kube = kubeClient(stackKubeconfig(outputs, optional(values, "kubeconfig")));
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "slipway-build-"));
     try {
       const build = {
@@ -207,23 +208,6 @@ async function committedSource(build: Build, git: Awaited<ReturnType<typeof gitS
   const relative = path.relative(build.contextDir, build.dockerfile);
   const inside = !relative.startsWith("..") && !path.isAbsolute(relative);
   return { contextDir, dockerfile: inside ? path.join(contextDir, relative) : build.dockerfile };
-}
-
-/** --kubeconfig, else the stack's kubeconfigSecret output, else $KUBECONFIG or ~/.kube/config. */
-function kubeconfigText(flag: string | undefined, outputs: StackOutputs): string {
-  const fromStack = outputs.kubeconfigSecret;
-  if (!flag && typeof fromStack === "string" && fromStack !== "") return fromStack;
-  const file =
-    flag ??
-    process.env.KUBECONFIG?.split(":").find((p) => p !== "") ??
-    path.join(os.homedir(), ".kube", "config");
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch (error) {
-    throw new CliError(
-      `cannot read the kubeconfig ${file} (${flag ? "--kubeconfig" : "the stack has no kubeconfigSecret output"}): ${(error as Error).message}`,
-    );
-  }
 }
 
 function kubeClient(kubeconfig: string): KubeClient {

@@ -11,7 +11,6 @@
  *   rollback: switch the live Service back to the previous color while it is still up
  *   abort:    before the switch restore the idle color; after it, a rollback
  */
-import * as fs from "node:fs";
 import * as os from "node:os";
 import { ServiceConfig } from "../../components/config";
 import { IMAGE_ALLOWED, parseImageReference } from "../../components/oci/reference";
@@ -47,22 +46,6 @@ export interface ReleaseOptions {
   readonly pullRequest: boolean;
   /** Overrides the service's scaleDownDelaySeconds. */
   readonly scaleDownDelaySeconds?: number;
-}
-
-/** The kubeconfig a stack's program used (its output), else $KUBECONFIG, else ~/.kube/config. */
-export function kubeconfigFor(
-  outputs: Record<string, unknown>,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  const fromStack = outputs.kubeconfigSecret;
-  if (typeof fromStack === "string" && fromStack.trim() !== "") return fromStack;
-  const file = env.KUBECONFIG?.split(":").find((p) => p) ?? `${os.homedir()}/.kube/config`;
-  if (!fs.existsSync(file)) {
-    throw new CliError(
-      `no kubeconfig: the stack has no kubeconfigSecret output and ${file} does not exist`,
-    );
-  }
-  return fs.readFileSync(file, "utf8");
 }
 
 /** What a switch may change: Service and PDB selectors (and providers, which create no pod). */

@@ -3,7 +3,8 @@ import { Io } from "../command";
 import { CliError } from "../errors";
 import { KubeClient } from "../kube";
 import { AutomationEngine } from "./engine";
-import { ReleaseFlow, kubeconfigFor } from "./flow";
+import { stackKubeconfig } from "../kubeconfig";
+import { ReleaseFlow } from "./flow";
 
 export const STACK_OPTIONS = {
   stack: { type: "string" },
@@ -21,7 +22,7 @@ export function openFlow(values: Record<string, unknown>, io: Io): ReleaseFlow {
     stack,
     io,
     engine: new AutomationEngine(workDir, stack, io.err),
-    kube: (outputs) => KubeClient.fromKubeconfig(kubeconfigFor(outputs)),
+    kube: (outputs) => KubeClient.fromKubeconfig(stackKubeconfig(outputs)),
   });
 }
 
