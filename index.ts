@@ -17,8 +17,8 @@ import {
 // The policy pack's rule definitions are plain TypeScript with no @pulumi/policy import: the
 // program deploys the admission half of the same rules.
 import { admissionExemptions } from "./policy/allowlist";
-import { admissionObjects } from "./policy/rules/admission";
-import { settingsFrom } from "./policy/rules/settings";
+import { admissionObjects } from "./rules/admission";
+import { settingsFrom } from "./rules/settings";
 
 const { config, kubeconfig, promotionCredentials } = loadPlatformConfig();
 

@@ -1,4 +1,4 @@
-import type { AdmissionExemption } from "./rules/admission";
+import type { AdmissionExemption } from "../rules/admission";
 
 /**
  * Reviewed exceptions: violations the program's own stacks are allowed to have, each with the

@@ -16,11 +16,11 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
-import { AWS_RULES, AwsRule } from "./rules/awsRules";
-import { Level, Settings, levelOf, settingsFrom } from "./rules/settings";
-import { STACK_RULES, StackResource, StackRule } from "./rules/stackRules";
-import { workloadOfResource } from "./rules/workload";
-import { WORKLOAD_RULES, WorkloadRule, runWorkloadRule } from "./rules/workloadRules";
+import { AWS_RULES, AwsRule } from "../rules/awsRules";
+import { Level, Settings, levelOf, settingsFrom } from "../rules/settings";
+import { STACK_RULES, StackResource, StackRule } from "../rules/stackRules";
+import { workloadOfResource } from "../rules/workload";
+import { WORKLOAD_RULES, WorkloadRule, runWorkloadRule } from "../rules/workloadRules";
 
 export type { ReportViolation };
 

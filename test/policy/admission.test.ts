@@ -1,5 +1,5 @@
 // The admission point against a real API server: the ValidatingAdmissionPolicies that
-// policy/rules/admission.ts generates from the workload rules' CEL, in an embedded cluster of this
+// rules/admission.ts generates from the workload rules' CEL, in an embedded cluster of this
 // file's own (scripts/cluster.sh, never the user's). The same fixtures go through the TypeScript
 // predicates (CrossGuard's enforcement point) and a server-side dry-run apply, and the verdicts
 // must match.
@@ -8,16 +8,11 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { admissionExemptions } from "../../policy/allowlist";
-import {
-  admissionObjects,
-  admissionRules,
-  policyName,
-  stageSelector,
-} from "../../policy/rules/admission";
-import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../policy/rules/settings";
-import { WorkloadKind, workloadOf } from "../../policy/rules/workload";
-import * as rules from "../../policy/rules/workloadRules";
-import { WorkloadRule, runWorkloadRule } from "../../policy/rules/workloadRules";
+import { admissionObjects, admissionRules, policyName, stageSelector } from "../../rules/admission";
+import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../rules/settings";
+import { WorkloadKind, workloadOf } from "../../rules/workload";
+import * as rules from "../../rules/workloadRules";
+import { WorkloadRule, runWorkloadRule } from "../../rules/workloadRules";
 import { BIN, ROOT, TestCluster, waitFor } from "../integration/support";
 import { TestResource } from "./pack";
 import { declared } from "./stacks";

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { admissionObjects } from "../../policy/rules/admission";
-import { DEFAULT_SETTINGS } from "../../policy/rules/settings";
+import { admissionObjects } from "../../rules/admission";
+import { DEFAULT_SETTINGS } from "../../rules/settings";
 import { inStack, installMocks, isProtected, ofType, output, resource } from "./harness";
 
 let StagedNamespaces: typeof import("../../components/stagedNamespaces").StagedNamespaces;

@@ -4,12 +4,7 @@
  * expression the admission point will use over the same pod spec.
  */
 import { PROD_STAGE, Settings } from "./settings";
-import {
-  DIGEST_SOURCE,
-  PINNED_FORM,
-  isPinned,
-  parseReference,
-} from "../../components/oci/reference";
+import { DIGEST_SOURCE, PINNED_FORM, isPinned, parseReference } from "../components/oci/reference";
 import {
   APP_MANAGED_BY_LABEL,
   APP_NAME_LABEL,
@@ -19,7 +14,7 @@ import {
   COLOR_LABEL,
   OCI_CREATED_ANNOTATION,
   OCI_REVISION_ANNOTATION,
-} from "../../components/vocabulary";
+} from "../components/vocabulary";
 import { celRepository, registryAllowed, registryRegex } from "./image";
 import { Workload, WorkloadKind, containersOf, describe, list } from "./workload";
 

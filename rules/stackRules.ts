@@ -2,7 +2,7 @@
  * Rules over the whole set of resources a stack declares: what must exist beside a stage
  * namespace, blue/green consistency, limits against the stage's LimitRange, disruption budgets.
  */
-import { COLOR_LABEL, ROLE_LABEL, STAGE_LABEL } from "../../components/vocabulary";
+import { COLOR_LABEL, ROLE_LABEL, STAGE_LABEL } from "../components/vocabulary";
 import { prodPromotedDigests } from "./promotionRecords";
 import { quantity } from "./quantity";
 import { PROD_STAGE, Settings } from "./settings";

@@ -9,7 +9,7 @@ import {
   BUILD_RUNNER_APP,
   PLATFORM,
   STAGE_LABEL,
-} from "../../components/vocabulary";
+} from "../components/vocabulary";
 import { Level, PROD_STAGE, Settings, levelOf } from "./settings";
 import { WorkloadKind } from "./workload";
 import { WORKLOAD_RULES, WorkloadRule } from "./workloadRules";
