@@ -18,7 +18,8 @@ import type {
 import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
 import { AWS_RULES, AwsRule } from "../rules/awsRules";
 import { Level, Settings, levelOf, settingsFrom } from "../rules/settings";
-import { STACK_RULES, StackResource, StackRule } from "../rules/stackRules";
+import type { StackResource, StackRule } from "../rules/stackRule";
+import { STACK_RULES } from "../rules/stackRules";
 import { workloadOfResource } from "../rules/workload";
 import { WORKLOAD_RULES, WorkloadRule, runWorkloadRule } from "../rules/workloadRules";
 

@@ -9,7 +9,7 @@
 import { parseImageReference } from "../components/oci/reference";
 import { PROMOTION_KIND } from "../components/vocabulary";
 import { PROD_STAGE } from "./settings";
-import type { StackResource, StackRule } from "./stackRules";
+import type { StackResource, StackRule } from "./stackRule";
 import { containersOf, describe, workloadOfResource } from "./workload";
 
 /** `repository@sha256:<hex>` split in two; undefined for an image not pinned by digest. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { PROMOTION_KIND } from "../../components/vocabulary";
 import { prodPromotedDigests, promotedReferences, splitPinned } from "../../rules/promotionRecords";
 import { DEFAULT_SETTINGS } from "../../rules/settings";
-import { StackResource } from "../../rules/stackRules";
+import { StackResource } from "../../rules/stackRule";
 import { DIGEST, ECR_IMAGE, changed, happyBlueGreen, happyStage } from "./fixtures";
 import { urnOf } from "./pack";
 

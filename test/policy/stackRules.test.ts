@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_SETTINGS } from "../../rules/settings";
 import * as rules from "../../rules/stackRules";
-import { STACK_RULES, StackResource, StackRule } from "../../rules/stackRules";
+import { StackResource, StackRule } from "../../rules/stackRule";
+import { STACK_RULES } from "../../rules/stackRules";
 import { ECR_IMAGE, T, changed, happyBlueGreen, happyStage } from "./fixtures";
 import { prodPromotedDigests } from "../../rules/promotionRecords";
 import { urnOf } from "./pack";
