@@ -16,7 +16,7 @@ import {
   formatMemory,
   parseCpu,
   parseMemory,
-} from "./quantity";
+} from "./vocabulary";
 import {
   EMPTY_FOOTPRINT,
   Footprint,

@@ -12,7 +12,6 @@ export * from "./ociDistribution";
 export * from "./pod";
 export * from "./podBuilding";
 export * from "./pinnedImages";
-export * from "./quantity";
 export * from "./quota";
 export * from "./registry";
 export * from "./releasePromotion";
