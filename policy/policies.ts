@@ -21,7 +21,8 @@ import { Level, Settings, levelOf, settingsFrom } from "../rules/settings";
 import type { StackResource, StackRule } from "../rules/stackRule";
 import { STACK_RULES } from "../rules/stackRules";
 import { workloadOfResource } from "../rules/workload";
-import { WORKLOAD_RULES, WorkloadRule, runWorkloadRule } from "../rules/workloadRules";
+import { WorkloadRule, runWorkloadRule } from "../rules/workloadRule";
+import { WORKLOAD_RULES } from "../rules/workloadRules";
 
 export type { ReportViolation };
 

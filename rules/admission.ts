@@ -12,7 +12,8 @@ import {
 } from "../components/vocabulary";
 import { Level, PROD_STAGE, Settings, levelOf } from "./settings";
 import { WorkloadKind } from "./workload";
-import { WORKLOAD_RULES, WorkloadRule } from "./workloadRules";
+import type { WorkloadRule } from "./workloadRule";
+import { WORKLOAD_RULES } from "./workloadRules";
 
 const API_VERSION = "admissionregistration.k8s.io/v1";
 const ALL_KINDS: readonly WorkloadKind[] = [
@@ -46,7 +47,7 @@ export function policyName(rule: WorkloadRule): string {
   return `slipway-${rule.name}`;
 }
 
-/** The variables every rule's CEL may use (see `CelValidation` in workloadRules.ts). */
+/** The variables every rule's CEL may use (see `CelValidation` in workloadRule.ts). */
 function variables(settings: Settings): { name: string; expression: string }[] {
   const kind = "request.kind.kind";
   return [
@@ -58,6 +59,10 @@ function variables(settings: Settings): { name: string; expression: string }[] {
     {
       name: "podPath",
       expression: `${kind} == 'Pod' ? 'spec' : ${kind} == 'CronJob' ? 'spec.jobTemplate.spec.template.spec' : 'spec.template.spec'`,
+    },
+    {
+      name: "podMetaPath",
+      expression: `${kind} == 'Pod' ? 'metadata' : ${kind} == 'CronJob' ? 'spec.jobTemplate.spec.template.metadata' : 'spec.template.metadata'`,
     },
     {
       name: "podLabels",

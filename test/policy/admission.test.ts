@@ -12,7 +12,7 @@ import { admissionObjects, admissionRules, policyName, stageSelector } from "../
 import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../rules/settings";
 import { WorkloadKind, workloadOf } from "../../rules/workload";
 import * as rules from "../../rules/workloadRules";
-import { WorkloadRule, runWorkloadRule } from "../../rules/workloadRules";
+import { WorkloadRule, runWorkloadRule } from "../../rules/workloadRule";
 import { BIN, ROOT, TestCluster, waitFor } from "../integration/support";
 import { TestResource } from "./pack";
 import { declared } from "./stacks";

@@ -1,6 +1,6 @@
 import { DEFAULT_SETTINGS } from "../../rules/settings";
 import * as rules from "../../rules/workloadRules";
-import { WorkloadRule } from "../../rules/workloadRules";
+import { WorkloadRule } from "../../rules/workloadRule";
 
 /**
  * Happy fixtures: objects that pass every rule. Each failing fixture is one of these with one
