@@ -16,8 +16,8 @@ import {
 } from "./components";
 // The policy pack's rule definitions are plain TypeScript with no @pulumi/policy import: the
 // program deploys the admission half of the same rules.
-import { admissionExemptions } from "./policy/allowlist";
 import { admissionObjects } from "./rules/admission";
+import { admissionExemptions } from "./rules/exceptions";
 import { settingsFrom } from "./rules/settings";
 
 const { config, kubeconfig, promotionCredentials } = loadPlatformConfig();
@@ -107,21 +107,22 @@ const buildRunner = new BuildRunner(
 );
 
 // The admission point of the policy pack, at its default levels (prod Deny, other stages Warn),
-// with the reviewed allowlist's exceptions for this stack's blue/green Deployments (each stage's
-// namespace is named after the stage).
+// with the stack's reviewed exceptions (slipway:policyExceptions) on its blue/green Deployments
+// (each stage's namespace is named after the stage).
 const admissionPolicies = admissionObjects(
   settingsFrom({ buildRunnerNamespace: config.buildRunner.namespace }),
-  admissionExemptions(
-    pulumi.getStack(),
-    config.services.flatMap((service) =>
-      (["blue", "green"] as const).map((color) => ({
-        resource: `kubernetes:apps/v1:Deployment::${service.name}-${color}`,
-        kind: "Deployment" as const,
-        namespace: service.stage,
-        name: blueGreenNames(service.name).deployment(color),
-      })),
+  admissionExemptions(config.policyExceptions, {
+    services: Object.fromEntries(
+      config.services.map((service) => [
+        service.name,
+        (["blue", "green"] as const).map((color) => ({
+          kind: "Deployment" as const,
+          namespace: service.stage,
+          name: blueGreenNames(service.name).deployment(color),
+        })),
+      ]),
     ),
-  ),
+  }),
 );
 const stages = new StagedNamespaces(
   "stages",

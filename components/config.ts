@@ -26,6 +26,7 @@ import {
   quotaShortfalls,
 } from "./quota";
 import { HOST_PATTERN, IMAGE_ALLOWED, parseImageReference } from "./oci/reference";
+import { policyExceptionsSchema } from "../rules/exceptions";
 import {
   DEFAULT_BUILD_NAMESPACE,
   DEFAULT_BUILDKIT_PORT,
@@ -377,6 +378,7 @@ const platformSchema = strict({
   stages: z.array(stageSchema).min(1, { error: () => "must list at least one stage" }),
   services: z.array(serviceSchema).default([]),
   promotion: promotionSchema.optional(),
+  policyExceptions: policyExceptionsSchema,
 });
 
 export type PlatformConfig = z.output<typeof platformSchema>;
@@ -408,6 +410,7 @@ export const CONFIG_KEYS = [
   "stages",
   "services",
   "promotion",
+  "policyExceptions",
 ] as const;
 export type RawConfig = Partial<Record<(typeof CONFIG_KEYS)[number], unknown>>;
 

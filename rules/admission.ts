@@ -89,7 +89,7 @@ function variables(settings: Settings): { name: string; expression: string }[] {
 
 /**
  * A workload exempt from one rule at admission: the admission counterpart of a reviewed
- * allowlist entry (policy/allowlist.ts admissionExemptions), keyed on the exact object.
+ * exception (rules/exceptions.ts admissionExemptions), keyed on the exact object.
  */
 export interface AdmissionExemption {
   readonly rule: string;
@@ -155,7 +155,7 @@ export function admissionPolicy(
       },
       ...(exempt.length > 0
         ? {
-            // The reviewed allowlist's exceptions: the policy does not apply to them at all.
+            // The stack's reviewed exceptions: the policy does not apply to them at all.
             matchConditions: [
               { name: "not-allowlisted", expression: `!(${exempt.map(celExempt).join(" || ")})` },
             ],
