@@ -25,9 +25,9 @@ export default tseslint.config(
     },
   },
   {
-    // The rule definitions and the allowlist are shared with the program (index.ts), which runs
-    // without the policy pack's packages.
-    files: ["policy/rules/**/*.ts", "policy/allowlist.ts", "index.ts", "components/**/*.ts"],
+    // The rule definitions are shared with the program (index.ts), which runs without the policy
+    // pack's packages.
+    files: ["rules/**/*.ts", "index.ts", "components/**/*.ts"],
     rules: {
       "no-restricted-imports": [
         "error",
@@ -44,7 +44,7 @@ export default tseslint.config(
   },
   {
     // Rules read resource inputs and admission objects, which are untyped JSON.
-    files: ["policy/rules/**/*.ts"],
+    files: ["rules/**/*.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {

@@ -19,9 +19,9 @@ import {
 } from "./components";
 // The policy pack's rule definitions are plain TypeScript with no @pulumi/policy import: the
 // program deploys the admission half of the same rules.
-import { admissionExemptions } from "./policy/allowlist";
-import { admissionObjects } from "./policy/rules/admission";
-import { settingsFrom } from "./policy/rules/settings";
+import { admissionObjects } from "./rules/admission";
+import { admissionExemptions } from "./rules/exceptions";
+import { settingsFrom } from "./rules/settings";
 
 const { config, kubeconfig, promotionCredentials } = loadPlatformConfig();
 
@@ -122,17 +122,18 @@ export = componentErrorsAsRunErrors(() => {
     {
       objects: admissionObjects(
         settingsFrom({ buildRunnerNamespace: config.buildRunner.namespace }),
-        admissionExemptions(
-          pulumi.getStack(),
-          config.services.flatMap((service) =>
-            (["blue", "green"] as const).map((color) => ({
-              resource: `kubernetes:apps/v1:Deployment::${service.name}-${color}`,
-              kind: "Deployment" as const,
-              namespace: service.stage,
-              name: blueGreenNames(service.name).deployment(color),
-            })),
+        admissionExemptions(config.policyExceptions, {
+          services: Object.fromEntries(
+            config.services.map((service) => [
+              service.name,
+              (["blue", "green"] as const).map((color) => ({
+                kind: "Deployment" as const,
+                namespace: service.stage,
+                name: blueGreenNames(service.name).deployment(color),
+              })),
+            ]),
           ),
-        ),
+        }),
       ),
       // Declared under StagedNamespaces "stages" before they got a component of their own.
       formerParent: { name: "stages", type: TYPE_TOKENS.stagedNamespaces },

@@ -1,6 +1,40 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { TYPE_TOKENS } from "./vocabulary";
+import { z } from "zod";
+import * as field from "./schema";
+import { EXCEPTION_COMPONENTS, TYPE_TOKENS } from "./vocabulary";
+
+const text = (what: string) =>
+  z.string({ error: () => `must be ${what}` }).min(1, { error: () => `must be ${what}` });
+
+/** One reviewed policy exception: a rule, the logical name it covers and why. */
+export const policyExceptionSchema = field
+  .strict({
+    rule: text("a policy rule name").meta({
+      description:
+        "Rule name, at any level (`oci-annotations` covers `oci-annotations-advisory` too).",
+    }),
+    service: text("a service name")
+      .optional()
+      .meta({ description: "A service of slipway:services: its blue and green Deployments." }),
+    component: field
+      .oneOf(EXCEPTION_COMPONENTS)
+      .optional()
+      .meta({ description: "A platform component: the workloads it declares." }),
+    reason: text("the reason the exception was accepted").meta({
+      description: "Why the violation is accepted, and what would remove it.",
+    }),
+  })
+  .refine((e) => (e.service === undefined) !== (e.component === undefined), {
+    error: () => "must name exactly one of service or component",
+  });
+
+/**
+ * `slipway:policyExceptions`: the violations this stack is allowed to have, reviewed, each with
+ * its reason. The policy tests fail on any violation none covers and on any that no longer
+ * matches; on stage workloads they become admission exemptions (rules/exceptions.ts).
+ */
+export const policyExceptionsSchema = z.array(policyExceptionSchema).default([]);
 
 /** A ValidatingAdmissionPolicy or ValidatingAdmissionPolicyBinding, as plain data. */
 export interface AdmissionPolicyObject {

@@ -15,10 +15,11 @@ import {
   type BlueGreenServiceConfig,
 } from "./blueGreenService";
 import { buildRunnerProblems, buildRunnerSchema } from "./buildRunner";
+import { policyExceptionsSchema } from "./admissionPolicies";
 import { clusterSchema } from "./cluster";
 import { ConfigError, ConfigProblem, keyPath, under, uniqueNames, zodProblems } from "./problems";
 import { kubeconfigFromEnv } from "./paths";
-import { formatCpu, formatMemory, parseCpu, parseMemory } from "./quantity";
+import { formatCpu, formatMemory, parseCpu, parseMemory } from "./vocabulary";
 import {
   EMPTY_FOOTPRINT,
   Footprint,
@@ -86,6 +87,10 @@ export const platformSchema = field.strict({
   services: z.array(serviceSchema).default([]).meta({
     description:
       "Blue/green services with their active color and per-color image digest, replicas, revision and build time.",
+  }),
+  policyExceptions: policyExceptionsSchema.meta({
+    description:
+      "Reviewed policy exceptions of this stack: {rule, service | component, reason} each. The policy tests fail on a violation none covers and on one that no longer matches.",
   }),
   promotion: promotionSchema.optional().meta({
     description:

@@ -14,7 +14,6 @@ export * from "./pod";
 export * from "./podBuilding";
 export * from "./problems";
 export * from "./pinnedImages";
-export * from "./quantity";
 export * from "./quota";
 export * from "./registry";
 export * from "./releasePromotion";

@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { parseCpu, parseMemory } from "./quantity";
+import { parseCpu, parseMemory } from "./vocabulary";
 import { CONFIG_NAMESPACE } from "./vocabulary";
 
 export type ProblemPath = ReadonlyArray<string | number>;

@@ -3,7 +3,7 @@
  * so a stage's ResourceQuota is checked before anything is deployed rather than when a release
  * is half done and the idle color cannot scale up.
  */
-import { parseCpu, parseMemory } from "./quantity";
+import { parseCpu, parseMemory } from "./vocabulary";
 
 /** Extra pods a Deployment may run during a rolling update (its strategy's maxSurge). */
 export const ROLLING_UPDATE_SURGE = 1;

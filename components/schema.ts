@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { DNS_LABEL_ALLOWED, SERVICE_NAME_MAX, isDnsLabel } from "./naming";
 import { HOST_PATTERN, IMAGE_ALLOWED, parseImageReference } from "./oci/reference";
-import { CPU_ALLOWED, MEMORY_ALLOWED, parseCpu, parseMemory } from "./quantity";
+import { CPU_ALLOWED, MEMORY_ALLOWED, parseCpu, parseMemory } from "./vocabulary";
 
 export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: () => `must be one of: ${values.join(", ")}` });

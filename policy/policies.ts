@@ -16,11 +16,13 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
-import { AWS_RULES, AwsRule } from "./rules/awsRules";
-import { Level, Settings, levelOf, settingsFrom } from "./rules/settings";
-import { STACK_RULES, StackResource, StackRule } from "./rules/stackRules";
-import { workloadOfResource } from "./rules/workload";
-import { WORKLOAD_RULES, WorkloadRule, runWorkloadRule } from "./rules/workloadRules";
+import { AWS_RULES, AwsRule } from "../rules/awsRules";
+import { Level, Settings, levelOf, settingsFrom } from "../rules/settings";
+import type { StackResource, StackRule } from "../rules/stackRule";
+import { STACK_RULES } from "../rules/stackRules";
+import { workloadOfResource } from "../rules/workload";
+import { WorkloadRule, runWorkloadRule } from "../rules/workloadRule";
+import { WORKLOAD_RULES } from "../rules/workloadRules";
 
 export type { ReportViolation };
 

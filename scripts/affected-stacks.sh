@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reads changed file paths (one per line, e.g. `git diff --name-only BASE HEAD`) and prints, as a
 # JSON list, the CI stacks whose preview they can change: a stack file changes its own stack; the
-# program, the components, the policy pack or the dependencies change every stack. Docs, tests,
-# templates and workflows change none.
+# program, the components, the rules, the policy pack or the dependencies change every stack.
+# Docs, tests, templates and workflows change none.
 #
 #   git diff --name-only "$BASE" HEAD | scripts/affected-stacks.sh [STACKS...]   (default: dev prod)
 set -euo pipefail
@@ -15,7 +15,7 @@ declare -A hit=()
 while IFS= read -r file; do
   [[ -z "$file" ]] && continue
   case "$file" in
-    Pulumi.yaml | index.ts | package.json | package-lock.json | tsconfig.json | components/* | policy/*)
+    Pulumi.yaml | index.ts | package.json | package-lock.json | tsconfig.json | components/* | rules/* | policy/*)
       all=true ;;
     Pulumi.*.yaml)
       stack="${file#Pulumi.}"

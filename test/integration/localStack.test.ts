@@ -8,7 +8,7 @@ import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { admissionRules, policyName } from "../../policy/rules/admission";
+import { admissionRules, policyName } from "../../rules/admission";
 import { DIGEST, happyTemplate } from "../policy/fixtures";
 import { imageRef } from "./realNodeSupport";
 import {

@@ -154,7 +154,7 @@ describe("scripts/affected-stacks.sh", () => {
     [["components/config.ts"], '["dev","prod"]'],
     [["Pulumi.prod.yaml", "test/unit/x.test.ts"], '["prod"]'],
     [["Pulumi.dev.yaml", "Pulumi.local.yaml"], '["dev"]'],
-    [["policy/rules/image.ts"], '["dev","prod"]'],
+    [["rules/image.ts"], '["dev","prod"]'],
     [["package-lock.json"], '["dev","prod"]'],
     [["README.md", "templates/service/index.js", ".github/workflows/preview.yml"], "[]"],
     [[], "[]"],

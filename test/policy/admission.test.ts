@@ -1,5 +1,5 @@
 // The admission point against a real API server: the ValidatingAdmissionPolicies that
-// policy/rules/admission.ts generates from the workload rules' CEL, in an embedded cluster of this
+// rules/admission.ts generates from the workload rules' CEL, in an embedded cluster of this
 // file's own (scripts/cluster.sh, never the user's). The same fixtures go through the TypeScript
 // predicates (CrossGuard's enforcement point) and a server-side dry-run apply, and the verdicts
 // must match.
@@ -7,17 +7,11 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { admissionExemptions } from "../../policy/allowlist";
-import {
-  admissionObjects,
-  admissionRules,
-  policyName,
-  stageSelector,
-} from "../../policy/rules/admission";
-import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../policy/rules/settings";
-import { WorkloadKind, workloadOf } from "../../policy/rules/workload";
-import * as rules from "../../policy/rules/workloadRules";
-import { WorkloadRule, runWorkloadRule } from "../../policy/rules/workloadRules";
+import { admissionObjects, admissionRules, policyName, stageSelector } from "../../rules/admission";
+import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../rules/settings";
+import { WorkloadKind, workloadOf } from "../../rules/workload";
+import * as rules from "../../rules/workloadRules";
+import { WorkloadRule, runWorkloadRule } from "../../rules/workloadRule";
 import { BIN, ROOT, TestCluster, waitFor } from "../integration/support";
 import { TestResource } from "./pack";
 import { declared } from "./stacks";
@@ -558,21 +552,6 @@ describe("generation (pure)", () => {
 
   it("has CEL for every workload rule", () => {
     expect(CEL_RULES.map((r) => r.name)).toEqual(rules.WORKLOAD_RULES.map((r) => r.name));
-  });
-
-  it("turns the allowlist entries on declared stage workloads into exemptions, and nothing else", () => {
-    const podinfo = (color: string) => ({
-      resource: `kubernetes:apps/v1:Deployment::podinfo-${color}`,
-      kind: "Deployment" as const,
-      namespace: "prod",
-      name: `podinfo-${color}`,
-    });
-    const other = { ...podinfo("blue"), resource: "kubernetes:apps/v1:Deployment::web-blue" };
-    expect(admissionExemptions("prod", [podinfo("blue"), podinfo("green"), other])).toEqual([
-      { rule: "oci-annotations", kind: "Deployment", namespace: "prod", name: "podinfo-blue" },
-      { rule: "oci-annotations", kind: "Deployment", namespace: "prod", name: "podinfo-green" },
-    ]);
-    expect(admissionExemptions("staging-eu", [podinfo("blue")])).toEqual([]);
   });
 
   it("refuses an exemption from an unknown rule or with a name that is not a DNS name", () => {

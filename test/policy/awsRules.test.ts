@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import * as rules from "../../policy/rules/awsRules";
-import { AWS_RULES, AwsRule } from "../../policy/rules/awsRules";
+import * as rules from "../../rules/awsRules";
+import { AWS_RULES, AwsRule } from "../../rules/awsRules";
 import { T, changed } from "./fixtures";
 
 const REPO = { type: T.ecr, name: "registry-apps-podinfo", protect: true };

@@ -1,6 +1,6 @@
-import { DEFAULT_SETTINGS } from "../../policy/rules/settings";
-import * as rules from "../../policy/rules/workloadRules";
-import { WorkloadRule } from "../../policy/rules/workloadRules";
+import { DEFAULT_SETTINGS } from "../../rules/settings";
+import * as rules from "../../rules/workloadRules";
+import { WorkloadRule } from "../../rules/workloadRule";
 
 /**
  * Happy fixtures: objects that pass every rule. Each failing fixture is one of these with one

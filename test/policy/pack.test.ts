@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { policies } from "../../policy/policies";
-import { AWS_RULES } from "../../policy/rules/awsRules";
+import { AWS_RULES } from "../../rules/awsRules";
 import { parseReference } from "../../components/oci/reference";
-import { registryAllowed } from "../../policy/rules/image";
-import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../policy/rules/settings";
-import { STACK_RULES } from "../../policy/rules/stackRules";
-import { WORKLOAD_RULES } from "../../policy/rules/workloadRules";
+import { registryAllowed } from "../../rules/image";
+import { DEFAULT_SETTINGS, levelOf, settingsFrom } from "../../rules/settings";
+import { STACK_RULES } from "../../rules/stackRules";
+import { WORKLOAD_RULES } from "../../rules/workloadRules";
 import { T, changed, happyBlueGreen, happyDeployment, happyStage } from "./fixtures";
 import { runPack } from "./pack";
 

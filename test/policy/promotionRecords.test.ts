@@ -1,12 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { PROMOTION_KIND } from "../../components/vocabulary";
-import {
-  prodPromotedDigests,
-  promotedReferences,
-  splitPinned,
-} from "../../policy/rules/promotionRecords";
-import { DEFAULT_SETTINGS } from "../../policy/rules/settings";
-import { StackResource } from "../../policy/rules/stackRules";
+import { prodPromotedDigests, promotedReferences, splitPinned } from "../../rules/promotionRecords";
+import { DEFAULT_SETTINGS } from "../../rules/settings";
+import { StackResource } from "../../rules/stackRule";
 import { DIGEST, ECR_IMAGE, changed, happyBlueGreen, happyStage } from "./fixtures";
 import { urnOf } from "./pack";
 

@@ -1,5 +1,5 @@
 /**
- * The rule table in docs/policy.md is generated from the rule definitions (policy/rules/ruleTable.ts)
+ * The rule table in docs/policy.md is generated from the rule definitions (rules/ruleTable.ts)
  * and the stack files' stages; this fails when the docs' copy is stale. To rewrite it:
  *   SLIPWAY_UPDATE_README=1 npx vitest run --project policy test/policy/readme.test.ts
  * (The file and variable keep their names from when the table lived in README.md.)
@@ -9,10 +9,10 @@ import * as path from "node:path";
 import * as prettier from "prettier";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { AWS_RULES } from "../../policy/rules/awsRules";
-import { StackStages, ruleTable, stageLevels } from "../../policy/rules/ruleTable";
-import { STACK_RULES } from "../../policy/rules/stackRules";
-import { WORKLOAD_RULES } from "../../policy/rules/workloadRules";
+import { AWS_RULES } from "../../rules/awsRules";
+import { StackStages, ruleTable, stageLevels } from "../../rules/ruleTable";
+import { STACK_RULES } from "../../rules/stackRules";
+import { WORKLOAD_RULES } from "../../rules/workloadRules";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const POLICY_DOC = path.join(ROOT, "docs", "policy.md");

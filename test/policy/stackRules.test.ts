@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SETTINGS } from "../../policy/rules/settings";
-import * as rules from "../../policy/rules/stackRules";
-import { STACK_RULES, StackResource, StackRule } from "../../policy/rules/stackRules";
+import { DEFAULT_SETTINGS } from "../../rules/settings";
+import * as rules from "../../rules/stackRules";
+import { StackResource, StackRule } from "../../rules/stackRule";
+import { STACK_RULES } from "../../rules/stackRules";
 import { ECR_IMAGE, T, changed, happyBlueGreen, happyStage } from "./fixtures";
-import { prodPromotedDigests } from "../../policy/rules/promotionRecords";
+import { prodPromotedDigests } from "../../rules/promotionRecords";
 import { urnOf } from "./pack";
 
 /** ECR_IMAGE without its tag and digest. */

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SETTINGS } from "../../policy/rules/settings";
-import { WorkloadKind, workloadOf } from "../../policy/rules/workload";
-import * as rules from "../../policy/rules/workloadRules";
-import { WORKLOAD_RULES, WorkloadRule, runWorkloadRule } from "../../policy/rules/workloadRules";
+import { DEFAULT_SETTINGS } from "../../rules/settings";
+import { WorkloadKind, workloadOf } from "../../rules/workload";
+import * as rules from "../../rules/workloadRules";
+import { WorkloadRule, runWorkloadRule } from "../../rules/workloadRule";
+import { WORKLOAD_RULES } from "../../rules/workloadRules";
 import {
   PASSING_FIXTURES,
   REGISTRY_CASES,

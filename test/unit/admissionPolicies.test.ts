@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { admissionObjects } from "../../policy/rules/admission";
-import { DEFAULT_SETTINGS } from "../../policy/rules/settings";
+import { admissionObjects } from "../../rules/admission";
+import { DEFAULT_SETTINGS } from "../../rules/settings";
 import { inStack, installMocks, ofType, resource } from "./harness";
 
 let AdmissionPolicies: typeof import("../../components/admissionPolicies").AdmissionPolicies;

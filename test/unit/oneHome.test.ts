@@ -10,7 +10,7 @@ import * as path from "path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = path.join(__dirname, "..", "..");
-const SCANNED = ["components", "cli", path.join("policy", "rules")];
+const SCANNED = ["components", "cli", "rules"];
 
 interface Fact {
   readonly name: string;
@@ -99,7 +99,7 @@ describe("one home per fact", () => {
     expect(names).toContain(path.join("components", "paths.ts"));
     expect(names).toContain(path.join("components", "oci", "reference.ts"));
     expect(names).toContain(path.join("cli", "main.ts"));
-    expect(names).toContain(path.join("policy", "rules", "workloadRules.ts"));
+    expect(names).toContain(path.join("rules", "workloadRules.ts"));
   });
 
   it("finds each fact only in its home", () => {
@@ -110,7 +110,7 @@ describe("one home per fact", () => {
   it("notices a copy, in code or in a comment, and says where (negative control)", () => {
     const planted: SourceFile[] = [
       { file: "cli/x.ts", text: 'const a = 1;\nconst COLOR = "slipway.dev/color";\n' },
-      { file: "policy/rules/y.ts", text: "// pods labelled slipway.dev/stage\n" },
+      { file: "rules/y.ts", text: "// pods labelled slipway.dev/stage\n" },
       { file: "components/z.ts", text: "const D = /^sha256:[0-9a-f]{64}$/;\n" },
       { file: "cli/w.ts", text: "const D = /^sha256:[a-f0-9]{64}$/;\n" },
       { file: "cli/v.ts", text: 'const a = 1;\nconst b = 2;\nconst P = "slipway-local";\n' },
@@ -124,7 +124,7 @@ describe("one home per fact", () => {
     ];
     expect(offenders(planted, FACTS).map((line) => line.split(": ")[0])).toEqual([
       "cli/x.ts:2",
-      "policy/rules/y.ts:1",
+      "rules/y.ts:1",
       "components/z.ts:1",
       "cli/w.ts:1",
       "cli/v.ts:3",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCpu, formatMemory, parseCpu, parseMemory } from "../../components/quantity";
+import { formatCpu, formatMemory, parseCpu, parseMemory } from "../../components/vocabulary";
 
 describe("parseCpu", () => {
   it.each([

@@ -6,10 +6,10 @@
  * their inputs (source `...@sha256:X`, destination repository) are known at preview time, before
  * the copy has run, and their `digest` output once it has.
  */
-import { parseImageReference } from "../../components/oci/reference";
-import { PROMOTION_KIND } from "../../components/vocabulary";
+import { parseImageReference } from "../components/oci/reference";
+import { PROMOTION_KIND } from "../components/vocabulary";
 import { PROD_STAGE } from "./settings";
-import type { StackResource, StackRule } from "./stackRules";
+import type { StackResource, StackRule } from "./stackRule";
 import { containersOf, describe, workloadOfResource } from "./workload";
 
 /** `repository@sha256:<hex>` split in two; undefined for an image not pinned by digest. */

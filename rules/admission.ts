@@ -9,10 +9,11 @@ import {
   BUILD_RUNNER_APP,
   PLATFORM,
   STAGE_LABEL,
-} from "../../components/vocabulary";
+} from "../components/vocabulary";
 import { Level, PROD_STAGE, Settings, levelOf } from "./settings";
 import { WorkloadKind } from "./workload";
-import { WORKLOAD_RULES, WorkloadRule } from "./workloadRules";
+import type { WorkloadRule } from "./workloadRule";
+import { WORKLOAD_RULES } from "./workloadRules";
 
 const API_VERSION = "admissionregistration.k8s.io/v1";
 const ALL_KINDS: readonly WorkloadKind[] = [
@@ -46,7 +47,7 @@ export function policyName(rule: WorkloadRule): string {
   return `slipway-${rule.name}`;
 }
 
-/** The variables every rule's CEL may use (see `CelValidation` in workloadRules.ts). */
+/** The variables every rule's CEL may use (see `CelValidation` in workloadRule.ts). */
 function variables(settings: Settings): { name: string; expression: string }[] {
   const kind = "request.kind.kind";
   return [
@@ -58,6 +59,10 @@ function variables(settings: Settings): { name: string; expression: string }[] {
     {
       name: "podPath",
       expression: `${kind} == 'Pod' ? 'spec' : ${kind} == 'CronJob' ? 'spec.jobTemplate.spec.template.spec' : 'spec.template.spec'`,
+    },
+    {
+      name: "podMetaPath",
+      expression: `${kind} == 'Pod' ? 'metadata' : ${kind} == 'CronJob' ? 'spec.jobTemplate.spec.template.metadata' : 'spec.template.metadata'`,
     },
     {
       name: "podLabels",
@@ -84,7 +89,7 @@ function variables(settings: Settings): { name: string; expression: string }[] {
 
 /**
  * A workload exempt from one rule at admission: the admission counterpart of a reviewed
- * allowlist entry (policy/allowlist.ts admissionExemptions), keyed on the exact object.
+ * exception (rules/exceptions.ts admissionExemptions), keyed on the exact object.
  */
 export interface AdmissionExemption {
   readonly rule: string;
@@ -150,7 +155,7 @@ export function admissionPolicy(
       },
       ...(exempt.length > 0
         ? {
-            // The reviewed allowlist's exceptions: the policy does not apply to them at all.
+            // The stack's reviewed exceptions: the policy does not apply to them at all.
             matchConditions: [
               { name: "not-allowlisted", expression: `!(${exempt.map(celExempt).join(" || ")})` },
             ],

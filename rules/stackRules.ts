@@ -2,38 +2,12 @@
  * Rules over the whole set of resources a stack declares: what must exist beside a stage
  * namespace, blue/green consistency, limits against the stage's LimitRange, disruption budgets.
  */
-import { COLOR_LABEL, ROLE_LABEL, STAGE_LABEL } from "../../components/vocabulary";
+import { COLOR_LABEL, ROLE_LABEL, STAGE_LABEL } from "../components/vocabulary";
 import { prodPromotedDigests } from "./promotionRecords";
 import { quantity } from "./quantity";
-import { PROD_STAGE, Settings } from "./settings";
+import { PROD_STAGE } from "./settings";
+import type { StackResource, StackRule } from "./stackRule";
 import { Workload, containersOf, describe, list, workloadOfResource } from "./workload";
-
-/** A declared resource as stack validation sees it. */
-export interface StackResource {
-  readonly type: string;
-  readonly name: string;
-  readonly urn: string;
-  readonly props: Record<string, any>;
-  /** Declared with `protect: true`. */
-  readonly protect: boolean;
-}
-
-export interface StackViolation {
-  readonly message: string;
-  readonly urn: string;
-  /** The stage the violation belongs to; undefined for stack-wide (platform) rules. */
-  readonly stage?: string;
-}
-
-export interface StackRule {
-  readonly name: string;
-  readonly description: string;
-  /** "stage": a violation's level follows its stage; "platform": one level for the stack. */
-  readonly scope: "stage" | "platform";
-  /** What enforces the same rule at admission, when something built into the API server does. */
-  readonly atAdmission?: string;
-  readonly check: (resources: readonly StackResource[], settings: Settings) => StackViolation[];
-}
 
 export const K8S = {
   namespace: "kubernetes:core/v1:Namespace",

@@ -1,5 +1,5 @@
-/** Kubernetes quantities as numbers (cpu in millicores, memory in bytes), from the component library. */
-import { parseCpu, parseMemory } from "../../components/quantity";
+/** Kubernetes quantities as numbers (cpu in millicores, memory in bytes), from the vocabulary. */
+import { parseCpu, parseMemory } from "../components/vocabulary";
 
 /** A quantity of `resource` ("cpu" or "memory") as a number, or undefined when unparsable. */
 export function quantity(resource: "cpu" | "memory", value: unknown): number | undefined {

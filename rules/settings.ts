@@ -1,5 +1,5 @@
 /** Settings every rule reads: the pack's policy config with its defaults applied. */
-import { DEFAULT_BUILD_NAMESPACE } from "../../components/vocabulary";
+import { DEFAULT_BUILD_NAMESPACE } from "../components/vocabulary";
 import { registryRegex } from "./image";
 
 export type Level = "mandatory" | "advisory" | "disabled";

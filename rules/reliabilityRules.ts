@@ -1,0 +1,122 @@
+/** Workload rules over staying up: probes, graceful shutdown, prod replicas. */
+import { COLOR_LABEL } from "../components/vocabulary";
+import { celString, message, slot } from "./message";
+import { PROD_STAGE } from "./settings";
+import { WorkloadKind, containersOf, list } from "./workload";
+import {
+  CEL_CONTAINER,
+  CEL_CONTAINER_AT,
+  CEL_POD_AT,
+  WorkloadRule,
+  at,
+  celPerContainer,
+  celReport,
+  violation,
+} from "./workloadRule";
+
+const AT = slot("at");
+const LONG_RUNNING: readonly WorkloadKind[] = ["Pod", "Deployment", "StatefulSet", "DaemonSet"];
+const PROBES = [
+  ["readinessProbe", "readiness"],
+  ["livenessProbe", "liveness"],
+] as const;
+const probeNotSet = message`${AT}${slot("probe")} is not set; add a ${slot("kind")} probe`;
+
+export const probes: WorkloadRule = {
+  name: "probes",
+  group: "reliability",
+  description:
+    "Every app container of a long-running workload has a readiness and a liveness probe.",
+  kinds: LONG_RUNNING,
+  cel: celPerContainer(
+    PROBES.map(([probe]) => `!has(c.${probe})`).join(" || "),
+    PROBES.map(
+      ([probe, kind]) =>
+        `(has(c.${probe}) ? [] : [${probeNotSet.cel({ at: CEL_CONTAINER_AT, probe: celString(probe), kind: celString(kind) })}])`,
+    ).join(" + "),
+    "variables.pod.containers",
+  ),
+  check(w) {
+    return containersOf(w, "app").flatMap(({ container, path }) =>
+      PROBES.filter(([probe]) => container[probe] === undefined).map(([probe, kind]) =>
+        violation(w, probeNotSet.text({ at: at(path), probe, kind })),
+      ),
+    );
+  },
+};
+
+const DEFAULT_GRACE_SECONDS = 30;
+
+/** Seconds a preStop hook sleeps: the sleep action, or an exec of `sleep N`. */
+export function preStopSleepSeconds(container: Record<string, any>): number | undefined {
+  const preStop = container.lifecycle?.preStop;
+  if (typeof preStop?.sleep?.seconds === "number") return preStop.sleep.seconds;
+  const command = list(preStop?.exec?.command);
+  const sleep = command.join(" ").match(/(?:^|\s|;|&)sleep\s+([0-9]+)/);
+  return sleep ? Number(sleep[1]) : undefined;
+}
+
+/** CEL: preStopSleepSeconds of container `c`, -1 for none. */
+const CEL_EXEC_SLEEP = `c.?lifecycle.?preStop.?exec.?command.orValue([]).join(' ').find('(^|[[:space:]]|;|&)sleep[[:space:]]+[0-9]+')`;
+const CEL_SLEEP = `c.?lifecycle.?preStop.?sleep.?seconds.orValue(${CEL_EXEC_SLEEP} == '' ? -1 : int(${CEL_EXEC_SLEEP}.find('[0-9]+$')))`;
+const CEL_GRACE = `variables.pod.?terminationGracePeriodSeconds.orValue(${DEFAULT_GRACE_SECONDS})`;
+const graceTooShort = message`${AT}terminationGracePeriodSeconds (${slot("grace")}) is not longer than the ${slot("sleep")}s preStop sleep of ${slot("container")}; raise it above ${slot("sleep")} or shorten the sleep`;
+
+export const gracefulShutdown: WorkloadRule = {
+  name: "graceful-shutdown",
+  group: "reliability",
+  description:
+    "terminationGracePeriodSeconds is longer than every container's preStop sleep, so the app still gets SIGTERM and time to stop.",
+  cel: celPerContainer(
+    `${CEL_SLEEP} >= 0 && ${CEL_GRACE} <= ${CEL_SLEEP}`,
+    `[${graceTooShort.cel({ at: CEL_POD_AT, grace: `string(${CEL_GRACE})`, sleep: `string(${CEL_SLEEP})`, container: CEL_CONTAINER })}]`,
+    "variables.pod.containers",
+  ),
+  check(w) {
+    const grace = w.pod.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+    return containersOf(w, "app").flatMap(({ container, path }) => {
+      const sleep = preStopSleepSeconds(container);
+      return sleep !== undefined && grace <= sleep
+        ? [violation(w, graceTooShort.text({ at: at(w.podPath), grace, sleep, container: path }))]
+        : [];
+    });
+  },
+};
+
+/** What an unset spec.replicas means (the API default). */
+const UNSET_REPLICAS = "unset (1)";
+const IDLE_COLOR = " (or 0 while its color is idle)";
+const CEL_IS_BLUE_GREEN = `variables.podLabels.exists(l, l == '${COLOR_LABEL}')`;
+const tooFewReplicas = message`spec.replicas is ${slot("replicas")}; a prod workload runs at least 2 replicas${slot("idle")}`;
+
+export const prodReplicas: WorkloadRule = {
+  name: "prod-replicas",
+  group: "reliability",
+  description:
+    "In the prod stage a Deployment or StatefulSet runs at least 2 replicas, or 0 when it is an idle blue/green color.",
+  kinds: ["Deployment", "StatefulSet"],
+  cel: {
+    expression: `request.namespace != '${PROD_STAGE}' || object.spec.?replicas.orValue(1) >= 2 || (object.spec.?replicas.orValue(1) == 0 && ${CEL_IS_BLUE_GREEN})`,
+    messageExpression: celReport(
+      `[${tooFewReplicas.cel({
+        replicas: `has(object.spec.replicas) ? string(object.spec.replicas) : ${celString(UNSET_REPLICAS)}`,
+        idle: `${CEL_IS_BLUE_GREEN} ? ${celString(IDLE_COLOR)} : ''`,
+      })}]`,
+    ),
+  },
+  check(w) {
+    if (w.namespace !== PROD_STAGE) return [];
+    const replicas = w.replicas ?? 1;
+    const blueGreen = COLOR_LABEL in w.podLabels;
+    if (replicas >= 2 || (replicas === 0 && blueGreen)) return [];
+    return [
+      violation(
+        w,
+        tooFewReplicas.text({
+          replicas: w.replicas ?? UNSET_REPLICAS,
+          idle: blueGreen ? IDLE_COLOR : "",
+        }),
+      ),
+    ];
+  },
+};
