@@ -18,7 +18,7 @@ const BASE_COMMIT = "f866a6f2dc4ff542ba11c055961888ba979e78cc";
 /** Components the structure move introduced (type::name): their create declares no object. */
 const NEW_COMPONENTS = ["slipway:k8s:AdmissionPolicies::admission"];
 
-const cluster = new TestCluster("slipway-it-upgrade", 36487);
+const cluster = new TestCluster("slipway-it-upgrade", 36501);
 const backend = tempDir("slipway-it-upgrade-backend-");
 const base = path.join(tempDir("slipway-it-upgrade-base-"), "checkout");
 
