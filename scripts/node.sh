@@ -38,6 +38,8 @@ HOST_STATE="/run/slipway-node"
 HOST_LOCK="/run/slipway-node.lock"
 SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_forward)
 CNI_BIN_DIR="/usr/lib/cni"
+# The comment on every rule the node puts in a built-in chain: leave finds them by it.
+RULE_TAG="-m comment --comment slipway-node"
 NODE_TIMEOUT="${SLIPWAY_NODE_TIMEOUT:-90}"
 # Debian packages the node runs, with the oldest version it was tested with (the archive keeps only
 # the newest revision, so a pin would break on the next security update).
@@ -142,6 +144,12 @@ snapshot_host() {
   local cmd
   for cmd in iptables ip6tables; do
     "$cmd"-save 2>/dev/null | sed -n 's/^:\([^ ]*\) .*/\1/p' | sort -u >"$HOST_STATE/$cmd-chains"
+    # The built-in chains' rules, "TABLE RULE" a line (remove_new_tagged_rules).
+    local table
+    for table in filter nat mangle raw; do
+      "$cmd"-save -t "$table" 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) ' |
+        sed "s/^/$table /" || true
+    done | sort -u >"$HOST_STATE/$cmd-rules"
   done
   nft list tables 2>/dev/null | sort >"$HOST_STATE/nft-tables" || : >"$HOST_STATE/nft-tables"
   # Places containerd 1.6 and the CNI plugins write whatever their configuration says (shim
@@ -284,7 +292,9 @@ setup_network() {
       # shellcheck disable=SC2086 # a rule is words
       iptables -t "$table" -A "$chain" $rule
     done < <(guard_rules "$chain")
-    iptables -t "$table" -C "$hook" -j "$chain" 2>/dev/null || iptables -t "$table" -I "$hook" 1 -j "$chain"
+    # shellcheck disable=SC2086 # the tag is words
+    iptables -t "$table" -C "$hook" $RULE_TAG -j "$chain" 2>/dev/null ||
+      iptables -t "$table" -I "$hook" 1 $RULE_TAG -j "$chain"
   done
 }
 
@@ -301,8 +311,32 @@ teardown_network() {
   local entry table hook
   for entry in "${GUARD_CHAINS[@]}"; do
     IFS=: read -r table hook chain <<<"$entry"
+    # shellcheck disable=SC2086 # the tag is words
+    while iptables -t "$table" -D "$hook" $RULE_TAG -j "$chain" 2>/dev/null; do :; done
+    # A jump without the tag: a node joined by an older scripts/node.sh.
     while iptables -t "$table" -D "$hook" -j "$chain" 2>/dev/null; do :; done
     iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null || true
+  done
+}
+
+# remove_new_tagged_rules CMD: rules in the built-in chains that were not there at join and carry
+# the comment of one of the node's writers: ours (RULE_TAG), kube-proxy's and the kubelet's
+# ("kubernetes ..."), the CNI plugins' ("CNI ..."; portmap, bridge). Rules that jump to a chain
+# the node created go with that chain (remove_new_chains); these are the ones that jump nowhere
+# of ours (ACCEPT, DROP, MASQUERADE, a built-in target). Untagged rules are left alone: someone
+# else on this host wrote them.
+remove_new_tagged_rules() {
+  local cmd="$1" table rule before="$HOST_STATE/$1-rules"
+  [[ -f "$before" ]] || return 0
+  for table in filter nat mangle raw; do
+    while read -r rule; do
+      [[ -n "$rule" ]] || continue
+      # xargs splits the rule as iptables-save quoted it (comments with spaces), with no shell
+      # expansion.
+      xargs "$cmd" -t "$table" <<<"${rule/-A /-D }" >/dev/null 2>&1 || true
+    done < <("$cmd"-save -t "$table" 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) ' |
+      grep -E -- '--comment "?(slipway-node|kubernetes|CNI|cni)' | sed "s/^/$table /" |
+      sort -u | comm -23 - <(sort -u "$before") | cut -d' ' -f2-)
   done
 }
 
@@ -349,6 +383,8 @@ cleanup_host() {
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true); do
     kill -KILL "$pid" 2>/dev/null || true
   done
+  # containerd was already down (it crashed, or was killed): its containers still run.
+  stop_runc_containers
   unmount_under "$RUN_DIR"
   unmount_under "$IMAGE_STORE"
   remove_new_netns
@@ -356,6 +392,8 @@ cleanup_host() {
   teardown_network
   remove_new_chains iptables
   remove_new_chains ip6tables
+  remove_new_tagged_rules iptables
+  remove_new_tagged_rules ip6tables
   # The NetworkPolicy agent's own table (tools/images/netpol): it removes it on SIGTERM; after a
   # SIGKILL it stays, and with fail-closed it would keep dropping.
   nft delete table inet slipway-netpol >/dev/null 2>&1 || true
@@ -495,7 +533,11 @@ state = "$IMAGE_STORE/state"
     bin_dir = "$CNI_BIN_DIR"
     conf_dir = "$RUN_DIR/cni/net.d"
     max_conf_num = 1
+  # Registry hosts, one directory per registry (hosts.toml): read at every pull.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$RUN_DIR/certs.d"
 TOML
+  write_registry_hosts
   # ipMasq off: nothing leaves through the external interface. The bridge plugin turns
   # net.ipv4.ip_forward on (restored at leave); the guard chain keeps forwarding on the bridge.
   cat >"$RUN_DIR/cni/net.d/10-slipway.conflist" <<JSON
@@ -520,6 +562,22 @@ TOML
   ]
 }
 JSON
+}
+
+# write_registry_hosts: the in-cluster registry's name (REGISTRY_HOST, as the Deployments name
+# their images) goes to its Service address (REGISTRY_SERVICE_IP), over plain HTTP. The server
+# line is that address too, so containerd never looks the cluster name up in the host's resolver.
+write_registry_hosts() {
+  local dir="$RUN_DIR/certs.d/$REGISTRY_HOST" port="${REGISTRY_HOST##*:}"
+  mkdir -p "$dir"
+  cat >"$dir/hosts.toml" <<TOML
+# $REGISTRY_HOST: the in-cluster registry (components/registry.ts), at its Service address
+# (tools/cluster/network.env). Plain HTTP: the local stack only, on this machine.
+server = "http://$REGISTRY_SERVICE_IP:$port"
+
+[host."http://$REGISTRY_SERVICE_IP:$port"]
+  capabilities = ["pull", "resolve"]
+TOML
 }
 
 image_ref() { "$SLIPWAY_ROOT/scripts/images.sh" ref "$1"; }
@@ -790,6 +848,28 @@ stop_containers() {
   sleep 0.5
   for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$id" >/dev/null 2>&1 || true; done
   for id in $(ctr_ containers ls -q 2>/dev/null); do ctr_ containers delete "$id" >/dev/null 2>&1 || true; done
+}
+
+# stop_runc_containers: what containerd could not stop because it was down: runc's own state
+# (the Root containerd gives it, a directory per containerd namespace) lists every container that
+# still exists. SIGTERM first (the NetworkPolicy agent removes its table on it), then delete
+# --force (SIGKILL, then the container's state and cgroups).
+stop_runc_containers() {
+  local runc root id i
+  runc="$(command -v runc)" || return 0
+  for root in "$RUN_DIR"/runc/*/; do
+    [[ -d "$root" ]] || continue
+    local ids
+    ids="$("$runc" --root "$root" list -q 2>/dev/null)" || continue
+    [[ -n "$ids" ]] || continue
+    log "containerd was down: stopping $(wc -l <<<"$ids") containers through runc ($root)"
+    for id in $ids; do "$runc" --root "$root" kill "$id" TERM >/dev/null 2>&1 || true; done
+    for ((i = 0; i < 50; i++)); do
+      "$runc" --root "$root" list 2>/dev/null | awk 'NR > 1 && $3 == "running"' | grep -q . || break
+      sleep 0.1
+    done
+    for id in $ids; do "$runc" --root "$root" delete --force "$id" >/dev/null 2>&1 || true; done
+  done
 }
 
 cmd_leave() {

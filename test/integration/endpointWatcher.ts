@@ -140,11 +140,12 @@ export class EndpointWatcher {
   }
 }
 
-/** Follows one object's watch events (e.g. a Service or a Deployment) with timestamps. */
+/** Follows one object's watch events (e.g. a Service, a Deployment or a Lease) with timestamps. */
 export class ObjectWatcher<T extends { metadata: { name: string } }> {
-  readonly events: Array<{ at: number; object: T }> = [];
+  readonly events: Array<{ at: number; type: string; object: T }> = [];
   private readonly abort = new AbortController();
   private done?: Promise<void>;
+  private listeners: Array<(event: { at: number; type: string; object: T }) => void> = [];
 
   constructor(
     private readonly kube: KubeClient,
@@ -157,17 +158,48 @@ export class ObjectWatcher<T extends { metadata: { name: string } }> {
     const selector = encodeURIComponent(`metadata.name=${this.name}`);
     const path = `${this.collectionPath}?fieldSelector=${selector}`;
     const list = await this.kube.get<{ metadata: { resourceVersion: string }; items: T[] }>(path);
-    for (const object of list.items) this.events.push({ at: this.origin(), object });
+    for (const object of list.items) this.push("LIST", object);
     this.done = this.kube.watch<T>(
       path,
       list.metadata.resourceVersion,
       (event) => {
-        if (event.type !== "BOOKMARK")
-          this.events.push({ at: this.origin(), object: event.object });
+        if (event.type !== "BOOKMARK") this.push(event.type, event.object);
       },
       this.abort.signal,
     );
     return this;
+  }
+
+  /**
+   * Resolves at the first event so far or from now on that satisfies `predicate` (the initial
+   * list counts as one); rejects naming `what` when none does within `seconds`.
+   */
+  when(
+    predicate: (event: { type: string; object: T }) => boolean,
+    seconds: number,
+    what: string,
+  ): Promise<{ at: number; type: string; object: T }> {
+    const seen = this.events.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const listener = (event: { at: number; type: string; object: T }) => {
+        if (!predicate(event)) return;
+        this.listeners = this.listeners.filter((l) => l !== listener);
+        clearTimeout(timer);
+        resolve(event);
+      };
+      const timer = setTimeout(() => {
+        this.listeners = this.listeners.filter((l) => l !== listener);
+        reject(new Error(`${this.collectionPath}/${this.name}: ${what} not within ${seconds} s`));
+      }, seconds * 1000);
+      this.listeners.push(listener);
+    });
+  }
+
+  private push(type: string, object: T): void {
+    const event = { at: this.origin(), type, object };
+    this.events.push(event);
+    for (const listener of [...this.listeners]) listener(event);
   }
 
   private broken?: string;

@@ -348,15 +348,17 @@ describe("the real node", () => {
         expect(guard).toContain(`-A ${chain} -d ${range} -j REJECT`);
       }
     }
-    expect(await sh("iptables", ["-S", "OUTPUT"])).toContain("-A OUTPUT -j SLIPWAY-NODE-OUT");
+    expect(await sh("iptables", ["-S", "OUTPUT"])).toContain(
+      "-A OUTPUT -m comment --comment slipway-node -j SLIPWAY-NODE-OUT",
+    );
     // The hard guarantees sit where kube-proxy writes nothing, first in their hooks: nothing from
     // outside reaches a cluster range (raw PREROUTING), nothing for one leaves but by the bridge
     // (mangle POSTROUTING, by original and rewritten address).
     expect((await sh("iptables", ["-t", "raw", "-S", "PREROUTING"])).split("\n")[1]).toBe(
-      "-A PREROUTING -j SLIPWAY-NODE-PRE",
+      "-A PREROUTING -m comment --comment slipway-node -j SLIPWAY-NODE-PRE",
     );
     expect((await sh("iptables", ["-t", "mangle", "-S", "POSTROUTING"])).split("\n")[1]).toBe(
-      "-A POSTROUTING -j SLIPWAY-NODE-POST",
+      "-A POSTROUTING -m comment --comment slipway-node -j SLIPWAY-NODE-POST",
     );
     const post = await sh("iptables", ["-t", "mangle", "-S", "SLIPWAY-NODE-POST"]);
     expect(post).toContain(`-m conntrack --ctorigdst ${NETWORK.SERVICE_CIDR} -j DROP`);
@@ -418,6 +420,167 @@ describe("the real node", () => {
     );
     const node = await cluster.getJson("node", NETWORK.NODE_NAME);
     expect(node.status.conditions.find((c: any) => c.type === "Ready").status).toBe("True");
+  });
+
+  it("pulls from the in-cluster registry by the name the Deployments use", async () => {
+    // The registry as components/registry.ts deploys it, at the Service address the node's
+    // containerd maps its name to (tools/cluster/network.env).
+    const [name, port] = NETWORK.REGISTRY_HOST.split(":");
+    const [service, namespace] = name!.split(".");
+    await apply("registry-namespace", {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: {
+        name: namespace,
+        labels: { "pod-security.kubernetes.io/enforce": "restricted" },
+      },
+    });
+    await apply("registry", {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: service, namespace },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: service } },
+        template: {
+          metadata: { labels: { app: service } },
+          spec: {
+            automountServiceAccountToken: false,
+            securityContext: RESTRICTED_POD_SECURITY,
+            containers: [
+              {
+                name: "registry",
+                image: imageRef("registry"),
+                ports: [{ name: "registry", containerPort: Number(port) }],
+                env: [
+                  { name: "REGISTRY_HTTP_ADDR", value: `:${port}` },
+                  { name: "OTEL_TRACES_EXPORTER", value: "none" },
+                ],
+                readinessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 2 },
+                resources: {
+                  requests: { cpu: "10m", memory: "32Mi" },
+                  limits: { cpu: "500m", memory: "256Mi" },
+                },
+                securityContext: RESTRICTED_CONTAINER_SECURITY,
+                volumeMounts: [{ name: "data", mountPath: "/var/lib/registry" }],
+              },
+            ],
+            volumes: [{ name: "data", emptyDir: {} }],
+          },
+        },
+      },
+    });
+    await apply("registry-service", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: service, namespace },
+      spec: {
+        clusterIP: NETWORK.REGISTRY_SERVICE_IP,
+        selector: { app: service },
+        ports: [{ port: Number(port), targetPort: "registry" }],
+      },
+    });
+    await cluster.kubectl(
+      "-n",
+      namespace!,
+      "rollout",
+      "status",
+      `deployment/${service}`,
+      "--timeout=120s",
+    );
+    // Pushed from the host through kube-proxy, as a build runner outside the node would.
+    const digest = imageRef("podinfo").split("@")[1]!;
+    await waitFor("the registry to answer on its Service address", () =>
+      getText(`http://${NETWORK.REGISTRY_SERVICE_IP}:${port}/v2/`),
+    );
+    await sh(
+      "skopeo",
+      [
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        `oci-archive:${await sh(path.join(ROOT, "scripts", "images.sh"), ["archive", "podinfo"]).then((s) => s.trim())}`,
+        `docker://${NETWORK.REGISTRY_SERVICE_IP}:${port}/it/podinfo:pulled`,
+      ],
+      { timeoutS: 120 },
+    );
+    const image = `${NETWORK.REGISTRY_HOST}/it/podinfo@${digest}`;
+    const pod = "pulled";
+    await apply("pulled", {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: pod, namespace: NS },
+      spec: {
+        automountServiceAccountToken: false,
+        securityContext: RESTRICTED_POD_SECURITY,
+        containers: [
+          {
+            name: "app",
+            image,
+            // Always: the node holds these bytes under another name; the pull must happen.
+            imagePullPolicy: "Always",
+            args: ["--port=9898"],
+            readinessProbe: { httpGet: { path: "/readyz", port: 9898 }, periodSeconds: 2 },
+            resources: {
+              requests: { cpu: "10m", memory: "32Mi" },
+              limits: { cpu: "200m", memory: "128Mi" },
+            },
+            securityContext: RESTRICTED_CONTAINER_SECURITY,
+          },
+        ],
+      },
+    });
+    await cluster.kubectl("-n", NS, "wait", "pod", pod, "--for=condition=Ready", "--timeout=120s");
+    const running = await cluster.getJson("pod", pod, "-n", NS);
+    // The same bytes are in the store as the imported image: imageID may name either; the
+    // kubelet's Pulled event says where they came from.
+    expect(running.status.containerStatuses[0].imageID).toContain(digest);
+    const events = await cluster.getJson(
+      "events",
+      "-n",
+      NS,
+      "--field-selector",
+      `involvedObject.name=${pod},reason=Pulled`,
+    );
+    expect(events.items.map((e: any) => e.message).join("\n")).toMatch(
+      new RegExp(`Successfully pulled image "${image.replace(/[.]/g, "\\.")}"`),
+    );
+    await cluster.kubectl("delete", "namespace", namespace!, "--wait=false");
+  });
+
+  it("leave stops the containers of a containerd that is already down", async () => {
+    const pidOf = (name: string) =>
+      Number(fs.readFileSync(path.join(NETWORK.RUN_DIR, "pids", `${name}.pid`), "utf8"));
+    // Live processes only: this host's PID 1 does not reap, so the killed stay as zombies.
+    const alive = (pid: number) => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, { encoding: "utf8", flag: "r" });
+      return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    };
+    const podinfoPids = () =>
+      fs
+        .readdirSync("/proc")
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return (
+              fs.readFileSync(`/proc/${d}/comm`, "utf8").trim() === "podinfo" && alive(Number(d))
+            );
+          } catch {
+            return false;
+          }
+        });
+    expect(podinfoPids().length).toBeGreaterThan(0);
+    process.kill(pidOf("containerd"), "SIGKILL");
+    const containerd = pidOf("containerd");
+    await waitFor("containerd to be gone", async () => {
+      if (fs.existsSync(`/proc/${containerd}`) && alive(containerd)) throw new Error("still there");
+    });
+    // Its containers outlive it: the leave stops them through runc.
+    expect(podinfoPids().length).toBeGreaterThan(0);
+    await sh(path.join(ROOT, "scripts", "node.sh"), ["leave", "--cluster", cluster.name], {
+      timeoutS: 300,
+    });
+    expect(podinfoPids()).toEqual([]);
   });
 
   it("puts the host back as it was when the cluster stops", async () => {

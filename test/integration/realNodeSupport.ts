@@ -32,6 +32,9 @@ export const NETWORK = {
   CLUSTER_DNS_IP: required("CLUSTER_DNS_IP"),
   KWOK_POD_CIDR: required("KWOK_POD_CIDR"),
   KWOK_NODE_CIDR: required("KWOK_NODE_CIDR"),
+  /** The in-cluster registry's name, as the Deployments use it, and its Service address. */
+  REGISTRY_HOST: required("REGISTRY_HOST"),
+  REGISTRY_SERVICE_IP: required("REGISTRY_SERVICE_IP"),
   /** scripts/node.sh's state of the running node (certificates, configs, logs). */
   RUN_DIR: path.join(CACHE, "node", "run"),
 };

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { KubeClient } from "../../cli/kube";
+import { APP_NAME_LABEL, COLOR_LABEL } from "../../components/vocabulary";
 import { BIN, ROOT, TestCluster, pulumiEnv, requireBuiltProgram, sh, tempDir } from "./support";
 
 /** Which stack file of test/integration/fixtures/ a fixture starts from, and on what cluster. */
@@ -33,6 +34,18 @@ export interface ServiceView {
   activeColor: string;
   blue: { image: string; replicas: number };
   green: { image: string; replicas: number };
+}
+
+/** One graceful pod deletion of deletePodsOneByOne(), in epoch ms. */
+export interface PodDeletion {
+  readonly pod: string;
+  readonly color: string;
+  /** When the delete was sent. */
+  readonly from: number;
+  /** When the pod was gone (preStop, SIGTERM, the app's drain). */
+  readonly gone: number;
+  /** When its Deployment was whole again (the replacement available). */
+  readonly to: number;
 }
 
 export class ReleaseFixture {
@@ -203,6 +216,35 @@ export class ReleaseFixture {
       "-p",
       JSON.stringify({ spec: { selector: { "slipway.dev/color": color } } }),
     );
+  }
+
+  /**
+   * The seeds' chaos practice: deletes the running pods of one color of `app`, one by one, with
+   * graceful deletes. Each delete waits until the pod is gone, then until its Deployment is whole
+   * again (the replacement available) before the next one goes; both waits are bounded (120 s)
+   * and fail naming the pod.
+   */
+  async deletePodsOneByOne(namespace: string, app: string, color: string): Promise<PodDeletion[]> {
+    const selector = `${APP_NAME_LABEL}=${app},${COLOR_LABEL}=${color}`;
+    const pods = (await this.cluster.getJson("pods", "-n", namespace, "-l", selector)).items
+      .filter((p: any) => !p.metadata.deletionTimestamp)
+      .map((p: any) => p.metadata.name as string);
+    const deletions: PodDeletion[] = [];
+    for (const pod of pods) {
+      const from = Date.now();
+      await this.cluster.kubectl("delete", "pod", pod, "-n", namespace, "--timeout=120s");
+      const gone = Date.now();
+      await this.cluster.kubectl(
+        "rollout",
+        "status",
+        `deployment/${app}-${color}`,
+        "-n",
+        namespace,
+        "--timeout=120s",
+      );
+      deletions.push({ pod, color, from, gone, to: Date.now() });
+    }
+    return deletions;
   }
 
   async liveSelectorColor(namespace: string, service: string): Promise<string> {

@@ -3,7 +3,8 @@
  * request of four open-loop clients (traffic.ts) while `slipway` releases, rolls back and fails a
  * release. Each scenario asserts 0 failed requests, that every client completed requests in each
  * phase window, and that no request was answered by the old color once the switch had settled;
- * the negative control shows the same loop does count failures.
+ * live pods are deleted one by one in steady state (e) and during a release (g); the negative
+ * control shows the same loop does count failures.
  */
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,6 +39,8 @@ const APP = "web";
 const PORT = 9898;
 /** A client must have completed at least this many requests inside each phase window. */
 const MIN_PER_WINDOW = 20;
+/** (g): the scale-down delay during which green's live pods are deleted. */
+const HOLD_S = 60;
 const { cluster } = fixture;
 
 beforeAll(() => fixture.start(), 900_000);
@@ -271,24 +274,10 @@ describe("blue/green releases under real traffic", () => {
     const traffic = new Traffic(cluster, NS, APP, PORT);
     await traffic.start();
     const startedAt = Date.now();
-    const selector = `app.kubernetes.io/name=${APP},slipway.dev/color=blue`;
-    const pods = (await cluster.getJson("pods", "-n", NS, "-l", selector)).items.map(
-      (p: any) => p.metadata.name as string,
-    );
-    expect(pods.length).toBe(2);
-    for (const pod of pods) {
-      // kubectl waits for the pod to be gone (preStop, then SIGTERM and podinfo's drain), then
-      // for its replacement to be ready before the next one goes.
-      await cluster.kubectl("delete", "pod", pod, "-n", NS, "--timeout=120s");
-      await cluster.kubectl(
-        "rollout",
-        "status",
-        `deployment/${APP}-blue`,
-        "-n",
-        NS,
-        "--timeout=120s",
-      );
-    }
+    // kubectl waits for each pod to be gone (preStop, then SIGTERM and podinfo's drain), then for
+    // its replacement to be ready before the next one goes.
+    const deleted = await fixture.deletePodsOneByOne(NS, APP, "blue");
+    expect(deleted.map((d) => d.color)).toEqual(["blue", "blue"]);
     const endedAt = Date.now();
     const results = await traffic.stop();
     expectClean("pod deletion", results, [{ name: "deletions", from: startedAt, to: endedAt }], {
@@ -325,7 +314,116 @@ describe("blue/green releases under real traffic", () => {
     await fixture.pulumi("up", "--yes", "--skip-preview");
   });
 
+  it("(g) deleting the live pods one by one during a release drops no request, and the release completes", async () => {
+    // The old color goes to 0 at the end, so every keep-alive client must move (as in (a)).
+    if (fs.readFileSync(fixture.stackFile, "utf8").includes("idleReplicas: 1")) {
+      await fixture.editStack("web: no idle pods", (text) =>
+        text.replace("idleReplicas: 1", "idleReplicas: 0"),
+      );
+    }
+    expect(fixture.service()).toMatchObject({ activeColor: "blue", blue: { replicas: 2 } });
+    // A digest green does not run yet, so the release really rolls green's pods.
+    const image = fixture.service().green.image === BLUE_IMAGE ? NEXT_IMAGE : BLUE_IMAGE;
+    const live = await new EndpointWatcher(fixture.kube, NS, APP, APP).start();
+    const origin = Date.now() - live.now();
+    const lease = await new ObjectWatcher<any>(
+      fixture.kube,
+      `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`,
+      `slipway-release-${APP}`,
+      () => live.now(),
+    ).start();
+    const blue = await new ObjectWatcher<any>(
+      fixture.kube,
+      `/apis/apps/v1/namespaces/${NS}/deployments`,
+      `${APP}-blue`,
+      () => live.now(),
+    ).start();
+    expect(lease.events, "a release of web is already in flight").toEqual([]);
+    const phase = (p: string) => (e: { type: string; object: any }) =>
+      e.type !== "DELETED" && e.object.metadata.annotations?.["slipway.dev/release-phase"] === p;
+    const traffic = new Traffic(cluster, NS, APP, PORT);
+    await traffic.start();
+    const releasedAt = Date.now();
+
+    // Before the switch the live pods are blue's: they go one by one while green rolls out and
+    // is verified. The release waits at its gate, so each of them is still live when it goes.
+    const gated = fixture.slipway("release", APP, "--image", image, "--no-auto-promote");
+    await lease.when(phase("deploy-idle"), 120, "the release to take its lease");
+    const blueDeleted = await fixture.deletePodsOneByOne(NS, APP, "blue");
+    const gatedRun = await gated;
+    expect(gatedRun.code, gatedRun.stderr).toBe(0);
+
+    // After the switch the live pods are green's: they go one by one while blue waits, at full
+    // size, for its scale-down (the release's last phase).
+    const promote = fixture.slipway("promote", APP, "--scale-down-delay", String(HOLD_S));
+    await lease.when(phase("scale-down-delay"), 300, "the promote to reach its scale-down delay");
+    const greenDeleted = await fixture.deletePodsOneByOne(NS, APP, "green");
+    const run = await promote;
+    expect(run.code, run.stderr).toBe(0);
+    await podsGone("blue");
+    const settledAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const results = await traffic.stop();
+    await blue.stop();
+    await lease.stop();
+    await live.stop();
+
+    // Every live pod went, one at a time, each while the release was in flight.
+    console.log(
+      [...blueDeleted, ...greenDeleted]
+        .map(
+          (d) =>
+            `deleted ${d.pod}: gone in ${d.gone - d.from} ms, whole again after ${d.to - d.from} ms`,
+        )
+        .join("\n"),
+    );
+    expect(blueDeleted.map((d) => d.color)).toEqual(["blue", "blue"]);
+    expect(greenDeleted.map((d) => d.color)).toEqual(["green", "green"]);
+    const all = [...blueDeleted, ...greenDeleted];
+    expect(new Set(all.map((d) => d.pod)).size).toBe(4);
+    for (let i = 1; i < all.length; i++) expect(all[i].from).toBeGreaterThanOrEqual(all[i - 1].to);
+    const switched = live.states.find((s) => s.readyColors.includes("green"));
+    expect(switched, "the live Service never listed green").toBeDefined();
+    const switchAt = origin + switched!.at;
+    const scaleDown = blue.events.find((e) => e.object.spec.replicas === 0);
+    expect(scaleDown, "blue was never scaled down").toBeDefined();
+    const scaleDownAt = origin + scaleDown!.at;
+    expect(blueDeleted[blueDeleted.length - 1].to).toBeLessThan(switchAt);
+    expect(greenDeleted[0].from).toBeGreaterThan(switchAt);
+    expect(
+      greenDeleted[greenDeleted.length - 1].to,
+      `green's deletions outlasted the ${HOLD_S} s scale-down delay`,
+    ).toBeLessThan(scaleDownAt);
+    // The release reached its end state: green live with the digest, blue at idleReplicas.
+    expect(fixture.service()).toMatchObject({
+      activeColor: "green",
+      green: { image, replicas: 2 },
+      blue: { replicas: 0 },
+    });
+    expect(fixture.records().at(-1)).toMatchObject({
+      kind: "release",
+      color: "green",
+      image,
+      result: "promoted",
+    });
+    expect(await fixture.liveSelectorColor(NS, APP)).toBe("green");
+    expect(live.gaps()).toEqual([]);
+    expectClean(
+      "pod deletion during a release",
+      results,
+      [
+        { name: "deploy", from: releasedAt, to: switchAt },
+        { name: "blue deletions", from: blueDeleted[0].from, to: blueDeleted[1].to },
+        { name: "switch", from: switchAt - 5000, to: switchAt + 5000 },
+        { name: "green deletions", from: greenDeleted[0].from, to: greenDeleted[1].to },
+        { name: "scale-down", from: scaleDownAt, to: settledAt },
+      ],
+      { color: "green", at: settledAt },
+    );
+  });
+
   it("negative control: a bare selector patch to a color with no ready pods makes the loop count failures", async () => {
+    const liveColor = await fixture.liveSelectorColor(NS, APP);
     const live = await new EndpointWatcher(fixture.kube, NS, APP, APP).start();
     const traffic = new Traffic(cluster, NS, APP, PORT);
     await traffic.start();
@@ -333,8 +431,8 @@ describe("blue/green releases under real traffic", () => {
     await fixture.patchSelector(NS, APP, "purple");
     await gap;
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const back = live.when((s) => s.ready > 0, 30, "blue's endpoints back on the live Service");
-    await fixture.patchSelector(NS, APP, "blue");
+    const back = live.when((s) => s.ready > 0, 30, "the live color's endpoints back");
+    await fixture.patchSelector(NS, APP, liveColor);
     await back;
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const results = await traffic.stop();
