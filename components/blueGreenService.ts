@@ -277,6 +277,11 @@ export class BlueGreenService extends pulumi.ComponentResource {
           replicas: spec.replicas,
           // Fixed for the Deployment's lifetime: changing a selector forces a replacement.
           selector: { matchLabels: selector },
+          // No old ReplicaSets: a color rolls back by switching colors, never by `rollout undo`.
+          // A kept one is re-adopted when a template returns to it (a rollback image), and while
+          // it still says 0 replicas under its new revision the provider's await passes at once
+          // ("Replicas scaled to 0") and the live Service moves onto pods that are not ready.
+          revisionHistoryLimit: 0,
           strategy: {
             type: "RollingUpdate",
             rollingUpdate: { maxSurge: ROLLING_UPDATE_SURGE, maxUnavailable: 0 },

@@ -166,7 +166,14 @@ export class ReleaseFixture {
           this.project,
           "--non-interactive",
         ],
-        { env: { ...process.env, ...this.env }, timeout: 400_000, maxBuffer: 64 * 1024 * 1024 },
+        // SIGINT on timeout: Pulumi cancels and releases the stack's lock; SIGTERM would leave
+        // the lock behind and fail every later `up` with a ConcurrentUpdateError.
+        {
+          env: { ...process.env, ...this.env },
+          timeout: 400_000,
+          killSignal: "SIGINT",
+          maxBuffer: 64 * 1024 * 1024,
+        },
         (error, stdout, stderr) =>
           resolve({
             code: error ? ((error as { code?: number }).code ?? 1) : 0,

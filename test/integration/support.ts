@@ -27,6 +27,8 @@ export async function sh(
       cwd: ROOT,
       env: { ...process.env, ...options.env },
       timeout: (options.timeoutS ?? 300) * 1000,
+      // SIGINT on timeout, so a Pulumi command cancels and releases its stack's lock.
+      killSignal: "SIGINT",
       maxBuffer: 64 * 1024 * 1024,
     });
     return stdout;
