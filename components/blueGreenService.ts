@@ -8,13 +8,7 @@ import { hardenedPodSpec } from "./pod";
 import { ConfigProblem, limitsNotBelowRequests, parseComponentArgs } from "./problems";
 import { ROLLING_UPDATE_SURGE } from "./quota";
 import * as field from "./schema";
-import {
-  ACTIVE_COLOR_ANNOTATION,
-  PLATFORM,
-  ROLE_LABEL,
-  SLIPWAY_KEY_PREFIX,
-  TYPE_TOKENS,
-} from "./vocabulary";
+import { PLATFORM, ROLE_LABEL, SLIPWAY_KEY_PREFIX, TYPE_TOKENS } from "./vocabulary";
 
 /**
  * The Deployments and Services of a blue/green service are the code's alone. A hand edit
@@ -181,7 +175,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
           name: names.live,
           namespace: args.namespace,
           labels: { ...serviceLabels, [ROLE_LABEL]: "live" },
-          annotations: { ...OWNED_BY_CODE, [ACTIVE_COLOR_ANNOTATION]: args.activeColor },
+          annotations: { ...OWNED_BY_CODE },
         },
         spec: {
           type: "ClusterIP",

@@ -1,24 +1,25 @@
-// The slipway component library: import these from "@slipway/platform".
+// The slipway component library, `@slipway/platform`: the components with their schemas and
+// Args, the configuration loaders, and the documented helpers (names, image references, the
+// vocabulary). Everything else under components/ is internal to them.
+export * from "./admissionPolicies";
 export * from "./blueGreenService";
 export * from "./buildRunner";
 export * from "./cluster";
-export * from "./admissionPolicies";
-export * from "./config";
-export * from "./imagePromotion";
-export * from "./labels";
-export * from "./mtlsCertificates";
-export * from "./naming";
-export * from "./oci/reference";
-export * from "./oci/distribution";
-export * from "./pod";
-export * from "./podBuilding";
-export * from "./problems";
-export * from "./pinnedImages";
-export * from "./quota";
 export * from "./registry";
 export * from "./releasePromotion";
-export * from "./releaseChecks";
 export * from "./stagedNamespaces";
+
+export * from "./config";
 export * from "./templateConfig";
-export * from "./tls";
+export {
+  componentErrorsAsRunErrors,
+  ComponentPropertyError,
+  ComponentPropertiesError,
+} from "./problems";
+export type { PromotionRecord } from "./imagePromotion";
+export type { RegistryCredentials } from "./oci/distribution";
+
+export * from "./naming";
+export * from "./oci/reference";
+export * from "./pinnedImages";
 export * from "./vocabulary";

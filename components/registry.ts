@@ -15,6 +15,8 @@ import {
   DEFAULT_REGISTRY_NAMESPACE,
   DEFAULT_REGISTRY_PORT,
   PLATFORM,
+  REGISTRY_LISTEN_PORT,
+  REGISTRY_SERVICE,
   TYPE_TOKENS,
 } from "./vocabulary";
 
@@ -216,9 +218,11 @@ export class Registry extends pulumi.ComponentResource {
                 {
                   name: "registry",
                   image,
-                  ports: [{ name: "registry", containerPort: 5000, protocol: "TCP" }],
+                  ports: [
+                    { name: "registry", containerPort: REGISTRY_LISTEN_PORT, protocol: "TCP" },
+                  ],
                   env: [
-                    { name: "REGISTRY_HTTP_ADDR", value: ":5000" },
+                    { name: "REGISTRY_HTTP_ADDR", value: `:${REGISTRY_LISTEN_PORT}` },
                     { name: "REGISTRY_STORAGE_DELETE_ENABLED", value: "true" },
                     { name: "OTEL_TRACES_EXPORTER", value: "none" },
                   ],
@@ -242,7 +246,7 @@ export class Registry extends pulumi.ComponentResource {
     const service = new k8s.core.v1.Service(
       `${name}-service`,
       {
-        metadata: { name: "registry", namespace: ns, labels },
+        metadata: { name: REGISTRY_SERVICE, namespace: ns, labels },
         spec: {
           type: "ClusterIP",
           selector,
@@ -261,7 +265,7 @@ export class Registry extends pulumi.ComponentResource {
           policyTypes: ["Ingress", "Egress"],
           // Pushes come from build runners and pulls from kubelets; the registry itself talks to
           // nobody.
-          ingress: [{ ports: [{ protocol: "TCP", port: 5000 }] }],
+          ingress: [{ ports: [{ protocol: "TCP", port: REGISTRY_LISTEN_PORT }] }],
           egress: [],
         },
       },
@@ -272,7 +276,7 @@ export class Registry extends pulumi.ComponentResource {
     const egress = ns.apply((namespaceName): RegistryEgress => ({
       namespace: namespaceName,
       podLabels: selector,
-      port: 5000,
+      port: REGISTRY_LISTEN_PORT,
     }));
     return { host, egress };
   }

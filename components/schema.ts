@@ -50,7 +50,7 @@ export const repositoryName = () =>
     (value) => /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(value),
   );
 export const hostPort = () =>
-  text('must be a registry host with an optional port, e.g. "127.0.0.1:5000"', (value) =>
+  text('must be a registry host with an optional port, e.g. "127.0.0.1:5001"', (value) =>
     HOST_PATTERN.test(value),
   );
 export const awsAccountId = () =>

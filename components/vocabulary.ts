@@ -22,8 +22,6 @@ export const COLOR_LABEL = "slipway.dev/color";
 export const STAGE_LABEL = "slipway.dev/stage";
 /** Service label saying which of a blue/green pair it is: "live" or "preview". */
 export const ROLE_LABEL = "slipway.dev/role";
-/** Live Service annotation naming the active color. */
-export const ACTIVE_COLOR_ANNOTATION = "slipway.dev/active-color";
 /** Pod template annotation with the certificates' expiry, so renewal rolls the pods. */
 export const TLS_NOT_AFTER_ANNOTATION = "slipway.dev/tls-not-after";
 /** Release Lease annotations: the phase a release is in and the image it releases. */
@@ -89,6 +87,11 @@ export const DEFAULT_BUILDKIT_PORT = 1234;
 /** The in-cluster registry's namespace and port, unless `slipway:registry` says otherwise. */
 export const DEFAULT_REGISTRY_NAMESPACE = "slipway-registry";
 export const DEFAULT_REGISTRY_PORT = 5000;
+/** The port the in-cluster registry's process listens on, whatever its Service port. */
+export const REGISTRY_LISTEN_PORT = 5000;
+/** The in-cluster registry's Service name, and the host its images are named by by default. */
+export const REGISTRY_SERVICE = "registry";
+export const DEFAULT_REGISTRY_HOST = `${REGISTRY_SERVICE}.${DEFAULT_REGISTRY_NAMESPACE}.svc.cluster.local:${DEFAULT_REGISTRY_PORT}`;
 /** The ConfigMap holding the kaniko Job template, and its key. */
 export const KANIKO_TEMPLATE_CONFIGMAP = "kaniko-job-template";
 export const KANIKO_TEMPLATE_KEY = "job.json";

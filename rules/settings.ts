@@ -1,5 +1,5 @@
 /** Settings every rule reads: the pack's policy config with its defaults applied. */
-import { DEFAULT_BUILD_NAMESPACE } from "../components/vocabulary";
+import { DEFAULT_BUILD_NAMESPACE, DEFAULT_REGISTRY_HOST } from "../components/vocabulary";
 import { registryRegex } from "./image";
 
 export type Level = "mandatory" | "advisory" | "disabled";
@@ -25,7 +25,7 @@ export const DEFAULT_SETTINGS: Settings = {
     // ECR in any account and region (the dev and prod stacks' registries).
     "*.dkr.ecr.*.amazonaws.com",
     // The in-cluster registry of the local stack.
-    "registry.slipway-registry.svc.cluster.local:5000",
+    DEFAULT_REGISTRY_HOST,
     // The platform's pinned third-party images (components/pinnedImages.ts).
     "docker.io/library/registry",
     "docker.io/moby/buildkit",

@@ -13,7 +13,7 @@ export const DIGEST_SOURCE = "sha256:[0-9a-f]{64}";
 export const DIGEST_PATTERN = new RegExp(`^${DIGEST_SOURCE}$`);
 /** A tag per the OCI distribution spec. */
 export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-/** A registry host with an optional port, e.g. `127.0.0.1:5000`. */
+/** A registry host with an optional port, e.g. `127.0.0.1:5001`. */
 export const HOST_PATTERN = /^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$/;
 const PATH_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 /** A repository path (without host) per the OCI distribution spec, e.g. `apps/web`. */

@@ -62,10 +62,7 @@ describe("BlueGreenService", () => {
       });
       // The live Service is awaited normally: no skipAwait on it. A hand-patched selector does
       // not block the next switch or rollback (its apply forces the conflict).
-      expect(live.metadata.annotations).toEqual({
-        "pulumi.com/patchForce": "true",
-        "slipway.dev/active-color": active,
-      });
+      expect(live.metadata.annotations).toEqual({ "pulumi.com/patchForce": "true" });
       const pdb = resource("kubernetes:policy/v1:PodDisruptionBudget", `${name}-pdb`).inputs;
       expect(pdb.spec.selector.matchLabels).toEqual({
         "app.kubernetes.io/name": name,

@@ -1,7 +1,7 @@
 /**
  * One home per fact (CONVENTIONS 8): slipway's label and annotation keys live in
- * components/vocabulary.ts, the digest grammar in components/oci/, and the cache layout and local
- * passphrase in components/paths.ts. Anywhere else in the library, the CLI or the policy rules
+ * components/vocabulary.ts with the default ports, the digest grammar in components/oci/, and the
+ * cache layout and local passphrase in components/paths.ts. Anywhere else in the library, the CLI or the policy rules
  * they are copies that drift, so this test reads every source file as it is (comments included)
  * and names each offending line.
  */
@@ -43,6 +43,12 @@ const FACTS: readonly Fact[] = [
     pattern: /slipway-local/,
     home: "components/paths.ts",
     homes: [PATHS],
+  },
+  {
+    name: "a default port (buildkitd's or the registry's)",
+    pattern: /\b(?:1234|5000)\b/,
+    home: "components/vocabulary.ts",
+    homes: [VOCABULARY],
   },
   {
     name: "the cache directory",
@@ -116,6 +122,12 @@ describe("one home per fact", () => {
       { file: "cli/v.ts", text: 'const a = 1;\nconst b = 2;\nconst P = "slipway-local";\n' },
       { file: "components/u.ts", text: 'path.join(os.homedir(), ".cache", "slipway")\n' },
       { file: "cli/t.ts", text: "// the passphrase is slipway-local\n" },
+      { file: "components/s.ts", text: "const port = args.port ?? 1234;\n" },
+      { file: "rules/r.ts", text: 'const host = "registry.ns.svc:5000";\n' },
+      {
+        file: path.join("components", "vocabulary.ts"),
+        text: "export const DEFAULT_BUILDKIT_PORT = 1234;\n",
+      },
       { file: path.join("components", "vocabulary.ts"), text: '"slipway.dev/color"' },
       { file: path.join("components", "oci", "reference.ts"), text: "sha256:[0-9a-f]{64}" },
       { file: PATHS, text: 'const P = "slipway-local";\npath.join(home, ".cache");\n' },
@@ -130,6 +142,8 @@ describe("one home per fact", () => {
       "cli/v.ts:3",
       "components/u.ts:1",
       "cli/t.ts:1",
+      "components/s.ts:1",
+      "rules/r.ts:1",
       `${PATHS}:1`,
     ]);
   });
