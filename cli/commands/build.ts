@@ -18,7 +18,7 @@ import { readStackOutputs } from "../build/stackOutputs";
 import { pushOutcome, shouldPush } from "../build/tagPolicy";
 import { BuildTarget, resolveBuildTarget } from "../build/target";
 import type { Command, Io } from "../command";
-import { stackKubeconfig } from "../kubeconfig";
+import { stackKubeconfig } from "../clusterAccess";
 import { CliError } from "../errors";
 import { KubeApiError, KubeClient } from "../kube";
 import { pulumiEnvFor } from "../pulumiEnv";

@@ -3,7 +3,7 @@ import { Io } from "../command";
 import { CliError } from "../errors";
 import { KubeClient } from "../kube";
 import { AutomationEngine } from "./engine";
-import { stackKubeconfig } from "../kubeconfig";
+import { stackKubeconfig } from "../clusterAccess";
 import { ReleaseFlow } from "./flow";
 
 export const STACK_OPTIONS = {
