@@ -19,6 +19,8 @@ export function stackKubeconfig(
     return fs.readFileSync(file, "utf8");
   } catch (error) {
     const source = flag ? "--kubeconfig" : "the stack has no kubeconfigSecret output";
-    throw new CliError(`cannot read the kubeconfig ${file} (${source}): ${(error as Error).message}`);
+    throw new CliError(
+      `cannot read the kubeconfig ${file} (${source}): ${(error as Error).message}`,
+    );
   }
 }
