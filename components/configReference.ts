@@ -44,10 +44,15 @@ function variantsOf(
   return discriminator ? { discriminator, variants } : undefined;
 }
 
+/** The discriminator's value in one variant, e.g. "incluster". */
+function variantValue(variant: JsonSchema, discriminator: string): string {
+  return String(variant.properties![discriminator].const);
+}
+
 function typeOf(schema: JsonSchema): string {
   const union = variantsOf(schema);
   if (union)
-    return `{${union.discriminator}: ${union.variants.map((v) => v.properties![union.discriminator].const).join(" \\| ")}, …}`;
+    return `{${union.discriminator}: ${union.variants.map((v) => variantValue(v, union.discriminator)).join(" \\| ")}, …}`;
   if (schema.enum) return schema.enum.map((v) => `\`${String(v)}\``).join(" \\| ");
   if (schema.const !== undefined) return `\`${String(schema.const)}\``;
   switch (schema.type) {
@@ -69,8 +74,9 @@ function defaultOf(schema: JsonSchema, required: boolean): string {
 }
 
 /**
- * One row per documented key: an object whose keys are described is opened up (a row of its
- * own when it is described too); one whose keys are not is one row, its shape in the type column; a discriminated union gets a row per variant's keys, marked
+ * One row per documented key. An object whose keys are described is opened up (with a row of its
+ * own when it is described too); one whose keys are not is one row, its shape in the type column.
+ * A discriminated union gets a row for its discriminator and rows for each variant's keys, marked
  * with the variant they belong to.
  */
 function rowsOf(
@@ -83,14 +89,12 @@ function rowsOf(
   if (union) {
     const self: ReferenceRow = {
       key: `${key}.${union.discriminator}`,
-      type: union.variants
-        .map((v) => `\`${String(v.properties![union.discriminator].const)}\``)
-        .join(" \\| "),
+      type: union.variants.map((v) => `\`${variantValue(v, union.discriminator)}\``).join(" \\| "),
       default: "required",
       description: union.variants
         .map((v) => {
           const d = v.properties![union.discriminator];
-          return `\`${String(d.const)}\`: ${d.description ?? ""}`.trim();
+          return `\`${variantValue(v, union.discriminator)}\`: ${d.description ?? ""}`.trim();
         })
         .join(" "),
     };
@@ -107,12 +111,9 @@ function rowsOf(
         : []),
       self,
       ...union.variants.flatMap((v) =>
-        objectRows(
-          v,
-          key,
-          `${union.discriminator}: ${String(v.properties![union.discriminator].const)}`,
-          [union.discriminator],
-        ),
+        objectRows(v, key, `${union.discriminator}: ${variantValue(v, union.discriminator)}`, [
+          union.discriminator,
+        ]),
       ),
     ];
   }
