@@ -5,6 +5,7 @@ import {
   BlueGreenService,
   BuildRunner,
   CACHE_SUFFIX,
+  COLORS,
   Cluster,
   REGISTRY_IMAGE,
   Registry,
@@ -126,7 +127,7 @@ export = componentErrorsAsRunErrors(() => {
           services: Object.fromEntries(
             config.services.map((service) => [
               service.name,
-              (["blue", "green"] as const).map((color) => ({
+              COLORS.map((color) => ({
                 kind: "Deployment" as const,
                 namespace: service.stage,
                 name: blueGreenNames(service.name).deployment(color),

@@ -4,24 +4,22 @@ import { z } from "zod";
 import * as field from "./schema";
 import { EXCEPTION_COMPONENTS, TYPE_TOKENS } from "./vocabulary";
 
-const text = (what: string) =>
-  z.string({ error: () => `must be ${what}` }).min(1, { error: () => `must be ${what}` });
-
 /** One reviewed policy exception: a rule, the logical name it covers and why. */
 export const policyExceptionSchema = field
   .strict({
-    rule: text("a policy rule name").meta({
+    rule: field.nonEmpty("a policy rule name").meta({
       description:
         "Rule name, at any level (`oci-annotations` covers `oci-annotations-advisory` too).",
     }),
-    service: text("a service name")
+    service: field
+      .nonEmpty("a service name")
       .optional()
       .meta({ description: "A service of slipway:services: its blue and green Deployments." }),
     component: field
       .oneOf(EXCEPTION_COMPONENTS)
       .optional()
       .meta({ description: "A platform component: the workloads it declares." }),
-    reason: text("the reason the exception was accepted").meta({
+    reason: field.nonEmpty("the reason the exception was accepted").meta({
       description: "Why the violation is accepted, and what would remove it.",
     }),
   })

@@ -27,8 +27,10 @@ export const serviceName = () =>
     `must be a DNS-1123 label of at most ${SERVICE_NAME_MAX} characters (lowercase letters, digits and "-"; "<name>-preview" must still fit in 63)`,
     (value) => isDnsLabel(value) && value.length <= SERVICE_NAME_MAX,
   );
-export const groupName = () =>
-  z.string({ error: () => "must be a group name" }).min(1, { error: () => "must be a group name" });
+/** A non-empty string: `must be <what>` otherwise. */
+export const nonEmpty = (what: string) =>
+  z.string({ error: () => `must be ${what}` }).min(1, { error: () => `must be ${what}` });
+export const groupName = () => nonEmpty("a group name");
 export const port = () => int(1, 65535);
 export const cpu = () => text(`must be ${CPU_ALLOWED}`, (value) => parseCpu(value) !== undefined);
 export const memory = () =>
