@@ -34,20 +34,23 @@ export class ClusterView {
     );
   }
 
-  async pods(): Promise<PodLike[]> {
+  private get podsPath(): string {
     const selector = encodeURIComponent(`${APP_NAME_LABEL}=${this.service}`);
-    const list = await this.kube.get<{ items: PodLike[] }>(
-      `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`,
-    );
-    return list.items;
+    return `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`;
+  }
+
+  private slicesPath(serviceName: string): string {
+    const selector = encodeURIComponent(`kubernetes.io/service-name=${serviceName}`);
+    return `/apis/discovery.k8s.io/v1/namespaces/${this.namespace}/endpointslices?labelSelector=${selector}`;
+  }
+
+  async pods(): Promise<PodLike[]> {
+    return (await this.kube.get<{ items: PodLike[] }>(this.podsPath)).items;
   }
 
   async slices(serviceName: string): Promise<EndpointSliceLike[]> {
-    const selector = encodeURIComponent(`kubernetes.io/service-name=${serviceName}`);
-    const list = await this.kube.get<{ items: EndpointSliceLike[] }>(
-      `/apis/discovery.k8s.io/v1/namespaces/${this.namespace}/endpointslices?labelSelector=${selector}`,
-    );
-    return list.items;
+    return (await this.kube.get<{ items: EndpointSliceLike[] }>(this.slicesPath(serviceName)))
+      .items;
   }
 
   async selectedColor(serviceName: string): Promise<string | undefined> {
@@ -91,6 +94,63 @@ export class ClusterView {
       ),
     );
     return problems;
+  }
+
+  /**
+   * Waits until `color` is ready to serve through `role`'s Service, or `timeoutMs` passed:
+   * resolves to [] when ready, else to the problems of the last look. The provider's rollout
+   * await can return while a new pod is still starting (or a probe has just failed under load),
+   * so this looks again at every change of the service's pods, EndpointSlices or Deployments,
+   * and every `resyncMs` in case a watch ends early.
+   */
+  async untilColorReady(
+    color: Color,
+    role: "live" | "preview",
+    timeoutMs: number,
+    resyncMs = 5000,
+  ): Promise<string[]> {
+    const names = blueGreenNames(this.service);
+    const deployments = encodeURIComponent(`${APP_NAME_LABEL}=${this.service}`);
+    const paths = [
+      this.podsPath,
+      this.slicesPath(role === "live" ? names.live : names.preview),
+      `/apis/apps/v1/namespaces/${this.namespace}/deployments?labelSelector=${deployments}`,
+    ];
+    const stop = new AbortController();
+    let wake: (() => void) | undefined;
+    let changed = false;
+    const onChange = () => {
+      changed = true;
+      wake?.();
+    };
+    // Watches start before the first look, so no change between the two goes unseen.
+    const watches = paths.map(async (path) => {
+      const list = await this.kube.get<{ metadata: { resourceVersion: string } }>(path);
+      await this.kube.watch(path, list.metadata.resourceVersion, onChange, stop.signal);
+    });
+    const watching = Promise.allSettled(watches);
+    const deadline = Date.now() + timeoutMs;
+    try {
+      for (;;) {
+        changed = false;
+        const problems = await this.colorProblems(color, role);
+        const left = deadline - Date.now();
+        if (problems.length === 0 || left <= 0) return problems;
+        if (!changed) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, Math.min(left, resyncMs));
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+      }
+    } finally {
+      stop.abort();
+      await watching;
+    }
   }
 
   /** Pod uids of the service, to prove a switch created or deleted none. */

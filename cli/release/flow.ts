@@ -3,7 +3,8 @@
  * normal `pulumi up`, then proves the result through the API before traffic moves.
  *
  *   release:  1 idle color gets the digest at full size → up
- *             2 idle Deployment rolled out + preview EndpointSlices only ready idle pods → pre checks
+ *             2 idle Deployment rolled out + preview EndpointSlices only ready idle pods (waited for,
+ *               up to rolloutTimeoutSeconds: the provider's await can return early) → pre checks
  *             3 activeColor flips → up (only Services and the PDB change)
  *             4 post checks; on failure the selector goes back
  *             then the old color waits scaleDownDelaySeconds at full size and scales to idleReplicas
@@ -129,7 +130,8 @@ export class ReleaseFlow {
           this.restoreIdle(session, record, `phase 1 (deploy the idle color) failed:\n${cause}`),
       );
 
-      // Phase 2: prove readiness through the API, then the pre-promotion checks.
+      // Phase 2: prove readiness through the API, then the pre-promotion checks. The idle color
+      // may take until its rollout timeout to turn ready; live traffic is not waiting on it.
       await session.lease.setPhase("verify");
       const problems = await this.verify(
         session,
@@ -137,6 +139,7 @@ export class ReleaseFlow {
         "preview",
         svc.checks.prePromotion,
         options.image,
+        svc.rolloutTimeoutSeconds * 1000,
       );
       if (problems.length > 0) {
         await this.restoreIdle(
@@ -520,9 +523,13 @@ export class ReleaseFlow {
     role: "preview" | "live",
     checks: ServiceConfig["checks"]["prePromotion"],
     image: string,
+    readyWithinMs = 0,
   ): Promise<string[]> {
     const { svc, view } = session;
-    const readiness = await view.colorProblems(color, role);
+    const readiness =
+      readyWithinMs > 0
+        ? await view.untilColorReady(color, role, readyWithinMs)
+        : await view.colorProblems(color, role);
     if (readiness.length > 0) return readiness;
     return runChecks(
       checks,

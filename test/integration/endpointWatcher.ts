@@ -159,14 +159,25 @@ export class ObjectWatcher<T extends { metadata: { name: string } }> {
     const path = `${this.collectionPath}?fieldSelector=${selector}`;
     const list = await this.kube.get<{ metadata: { resourceVersion: string }; items: T[] }>(path);
     for (const object of list.items) this.push("LIST", object);
-    this.done = this.kube.watch<T>(
-      path,
-      list.metadata.resourceVersion,
-      (event) => {
-        if (event.type !== "BOOKMARK") this.push(event.type, event.object);
-      },
-      this.abort.signal,
-    );
+    // A watch that breaks off is reported by stop(), never left as an unhandled rejection
+    // (a failed test leaves its watchers open until the cluster goes away).
+    this.done = this.kube
+      .watch<T>(
+        path,
+        list.metadata.resourceVersion,
+        (event) => {
+          if (event.type !== "BOOKMARK") this.push(event.type, event.object);
+        },
+        this.abort.signal,
+      )
+      .then(
+        () => {
+          if (!this.abort.signal.aborted) this.broken = "the watch ended before stop()";
+        },
+        (error: Error) => {
+          this.broken = `the watch failed: ${error.message}`;
+        },
+      );
     return this;
   }
 

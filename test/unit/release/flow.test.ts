@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CliError } from "../../../cli/errors";
 import { KubeApiError, KubeClient, RawAnswer } from "../../../cli/kube";
 import { EngineError, PlannedStep, StackEngine } from "../../../cli/release/engine";
+import { ClusterView } from "../../../cli/release/clusterView";
 import { ReleaseFlow } from "../../../cli/release/flow";
 
 const A = `registry.test/apps/web:1.0.0@sha256:${"1".repeat(64)}`;
@@ -59,6 +60,15 @@ class FakeApi {
   readonly objects = new Map<string, unknown>();
   liveColor: "blue" | "green" = "blue";
   readonly proxied: ProxyRequest[] = [];
+  /** Pods whose Ready condition is False (and whose endpoints are not ready). */
+  readonly unready = new Set<string>();
+  /** Paths watched so far, and the callbacks of the watches still open. */
+  readonly watched: string[] = [];
+  private readonly watchers = new Set<() => void>();
+  /** Tells every open watch that something changed. */
+  change(): void {
+    for (const notify of this.watchers) notify();
+  }
   backend: (req: ProxyRequest) => RawAnswer = () => ({
     status: 200,
     headers: { "content-type": "text/plain" },
@@ -81,7 +91,11 @@ class FakeApi {
           uid: `${color}${i}`,
           labels: { "slipway.dev/color": color },
         },
-        status: { conditions: [{ type: "Ready", status: "True" }] },
+        status: {
+          conditions: [
+            { type: "Ready", status: this.unready.has(`web-${color}-${i}`) ? "False" : "True" },
+          ],
+        },
       })),
     );
   }
@@ -89,27 +103,33 @@ class FakeApi {
     const objects = this.objects;
     const pods = () => this.pods();
     const live = () => this.liveColor;
+    const unready = this.unready;
+    const watched = this.watched;
+    const watchers = this.watchers;
+    const list = (items: unknown[]) => ({ metadata: { resourceVersion: "7" }, items });
     const proxy = (req: ProxyRequest) => {
       this.proxied.push(req);
       return this.backend(req);
     };
     const fake = {
       async get(p: string) {
-        if (p.startsWith("/api/v1/namespaces/dev/pods?")) return { items: pods() };
+        if (p.startsWith("/api/v1/namespaces/dev/pods?")) return list(pods());
+        if (p.startsWith("/apis/apps/v1/namespaces/dev/deployments?"))
+          return list(
+            [...objects.entries()].filter(([k]) => k.includes("/deployments/")).map(([, v]) => v),
+          );
         if (p.startsWith("/apis/discovery.k8s.io/v1/namespaces/dev/endpointslices?")) {
           const color = p.includes("web-preview") ? (live() === "blue" ? "green" : "blue") : live();
-          return {
-            items: [
-              {
-                metadata: { name: "s" },
-                endpoints: [1, 2].map((i) => ({
-                  addresses: [`10.0.0.${i}`],
-                  conditions: { ready: true },
-                  targetRef: { kind: "Pod", name: `web-${color}-${i}` },
-                })),
-              },
-            ],
-          };
+          return list([
+            {
+              metadata: { name: "s" },
+              endpoints: [1, 2].map((i) => ({
+                addresses: [`10.0.0.${i}`],
+                conditions: { ready: !unready.has(`web-${color}-${i}`) },
+                targetRef: { kind: "Pod", name: `web-${color}-${i}` },
+              })),
+            },
+          ]);
         }
         if (!objects.has(p)) throw new KubeApiError(404, "GET", p, "not found");
         return objects.get(p);
@@ -132,6 +152,17 @@ class FakeApi {
       },
       async mergePatch() {
         return {};
+      },
+      watch(p: string, _rv: string, onEvent: (e: unknown) => void, signal: AbortSignal) {
+        watched.push(p);
+        const notify = () => onEvent({ type: "MODIFIED", object: {} });
+        watchers.add(notify);
+        return new Promise<void>((resolve) =>
+          signal.addEventListener("abort", () => {
+            watchers.delete(notify);
+            resolve();
+          }),
+        );
       },
       async delete(p: string) {
         objects.delete(p);
@@ -299,5 +330,65 @@ describe("ReleaseFlow http checks (fake engine and API)", () => {
     );
     expect(file()).toContain("activeColor: blue");
     expect(api.liveColor).toBe("blue");
+  });
+});
+
+describe("ReleaseFlow waits for the idle color to turn ready (fake engine and API)", () => {
+  it("looks again when the idle pods change after the up returned, and releases once they are Ready", async () => {
+    let looks = 0;
+    const cluster = api;
+    engine.applied = () => {
+      cluster.liveColor = /activeColor: (blue|green)/.exec(file())![1] as "blue" | "green";
+      if (engine.ups.length !== 1) return;
+      // The rollout await passed, but green's pods are still starting.
+      cluster.unready.add("web-green-1").add("web-green-2");
+      setTimeout(() => {
+        cluster.unready.clear();
+        cluster.change();
+      }, 20);
+    };
+    const client = api.client();
+    const get = client.get.bind(client);
+    client.get = async <T>(p: string): Promise<T> => {
+      if (p.includes("/pods?") && api.unready.size > 0) looks++;
+      return get<T>(p);
+    };
+    const flowWith = new ReleaseFlow({
+      workDir: dir,
+      stack: "demo",
+      io: { out: (l) => out.push(l), err: (l) => err.push(l) },
+      engine,
+      kube: () => client,
+      now: () => new Date("2026-11-22T06:00:00Z"),
+      sleep: async () => undefined,
+    });
+    expect(await flowWith.release("web", { image: B, autoPromote: true, pullRequest: false })).toBe(
+      0,
+    );
+    expect(looks, "the unready pods were seen before they turned ready").toBeGreaterThan(0);
+    expect(api.watched.map((p) => p.split("?")[0]).sort()).toEqual([
+      "/api/v1/namespaces/dev/pods",
+      "/apis/apps/v1/namespaces/dev/deployments",
+      "/apis/discovery.k8s.io/v1/namespaces/dev/endpointslices",
+    ]);
+    expect(api.watched.find((p) => p.includes("endpointslices"))).toContain("web-preview");
+    expect(file()).toContain("activeColor: green");
+  });
+
+  it("gives up at its deadline with the problems of the last look", async () => {
+    api.unready.add("web-green-2");
+    const view = new ClusterView(api.client(), "dev", "web");
+    expect(await view.untilColorReady("green", "preview", 50, 10)).toEqual([
+      "pod web-green-2 (green) is not Ready",
+      "Service web-preview lists 10.0.0.2 (pod web-green-2) as not ready",
+      "Service web-preview has 1 ready green endpoints, want 2",
+    ]);
+  });
+
+  it("answers at once when the color is ready, and leaves no watch open", async () => {
+    const view = new ClusterView(api.client(), "dev", "web");
+    expect(await view.untilColorReady("green", "preview", 60_000)).toEqual([]);
+    api.change();
+    expect(api.watched.length).toBe(3);
   });
 });
