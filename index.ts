@@ -93,8 +93,10 @@ export = componentErrorsAsRunErrors(() => {
     promotion && mirrors.includes(image) ? promotion.mirrored.apply((m) => m[image]) : undefined;
 
   // On EKS the runner pushes with the IRSA role of its ServiceAccount, never a long-lived token.
+  // A plain-HTTP registry (the in-cluster one) is named in buildkitd's config, for FROM pulls.
   const runnerAccess = {
     registryEgress: registry.egress,
+    plainHttpRegistries: registry.plainHttp ? [registry.host] : undefined,
     serviceAccountAnnotations: registry.pushRoleArn
       ? { "eks.amazonaws.com/role-arn": registry.pushRoleArn }
       : undefined,

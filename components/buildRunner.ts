@@ -1,4 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
+import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { versionLabel } from "./oci/reference";
@@ -13,6 +14,7 @@ import {
   APP_COMPONENT_LABEL,
   APP_NAME_LABEL,
   BUILD_RUNNER_APP,
+  BUILDKITD_CONFIG_ANNOTATION,
   DEFAULT_BUILD_NAMESPACE,
   DEFAULT_BUILDKIT_PORT,
   KANIKO_TEMPLATE_CONFIGMAP,
@@ -85,6 +87,12 @@ interface RuntimeArgs {
   readonly registryEgress: pulumi.Input<RegistryEgress>;
   /** Annotations of the runner's ServiceAccount (e.g. eks.amazonaws.com/role-arn for IRSA). */
   readonly serviceAccountAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * Registries (host[:port]) buildkitd must speak plain HTTP to, for pulls (FROM) and pushes: the
+   * Registry's host when it is in-cluster or an insecure external one (its `plainHttp`). Any
+   * gives buildkitd a config file naming them; none, no config file. BuildKit only.
+   */
+  readonly plainHttpRegistries?: readonly pulumi.Input<string>[];
 }
 
 export type BuildKitArgs = Extract<BuildRunnerInput, { engine: "buildkit" }> &
@@ -120,6 +128,24 @@ export function podSecurityLevelFor(engine: BuildRunnerArgs["engine"]): "privile
   // Unconfined to create user namespaces: only "privileged" admits that. Kaniko unpacks image
   // filesystems as root with the default capabilities, which "baseline" admits.
   return engine === "buildkit" ? "privileged" : "baseline";
+}
+
+/** Where rootless buildkitd reads its config ($XDG_CONFIG_HOME/buildkit, HOME=/home/user). */
+export const BUILDKITD_CONFIG_DIR = "/home/user/.config/buildkit";
+export const BUILDKITD_CONFIG_FILE = "buildkitd.toml";
+
+/**
+ * buildkitd.toml for registries spoken to over plain HTTP: buildctl's `registry.insecure=true`
+ * covers the image push and the cache, but a FROM pull follows only the daemon's registry config.
+ */
+export function buildkitdConfig(plainHttpRegistries: readonly string[]): string {
+  const sections = [...new Set(plainHttpRegistries)]
+    .sort()
+    .map((host) => `[registry.${JSON.stringify(host)}]\n  http = true\n`);
+  return [
+    "# Written by slipway's BuildRunner: registries spoken to over plain HTTP.",
+    ...sections,
+  ].join("\n");
 }
 
 /**
@@ -220,6 +246,7 @@ export class BuildRunner extends pulumi.ComponentResource {
         name,
         args,
         image ?? args.image,
+        rawArgs.plainHttpRegistries ?? [],
         ns,
         labels,
         podSelector,
@@ -259,12 +286,28 @@ export class BuildRunner extends pulumi.ComponentResource {
     name: string,
     args: Extract<BuildRunnerConfig, { engine: "buildkit" }>,
     image: pulumi.Input<string>,
+    plainHttpRegistries: readonly pulumi.Input<string>[],
     ns: pulumi.Output<string>,
     labels: Record<string, string>,
     podSelector: Record<string, string>,
     serviceAccount: k8s.core.v1.ServiceAccount,
   ) {
     const { port, cache, resources } = args;
+    // Only a runner that talks to a plain-HTTP registry gets a config file.
+    const config =
+      plainHttpRegistries.length > 0
+        ? pulumi.all([...plainHttpRegistries]).apply((hosts) => buildkitdConfig(hosts))
+        : undefined;
+    const configMap =
+      config &&
+      new k8s.core.v1.ConfigMap(
+        `${name}-buildkitd-config`,
+        {
+          metadata: { name: "buildkitd-config", namespace: ns, labels },
+          data: { [BUILDKITD_CONFIG_FILE]: config },
+        },
+        { parent: this },
+      );
     const serviceName = "buildkitd";
     const certificates = new MtlsCertificates(
       `${name}-mtls`,
@@ -340,8 +383,17 @@ export class BuildRunner extends pulumi.ComponentResource {
                 ...labels,
                 "app.kubernetes.io/version": pulumi.output(image).apply(versionLabel),
               },
-              // Roll the pods when the certificates are renewed.
-              annotations: { [TLS_NOT_AFTER_ANNOTATION]: certificates.notAfter },
+              // Roll the pods when the certificates are renewed, or the config changes.
+              annotations: {
+                [TLS_NOT_AFTER_ANNOTATION]: certificates.notAfter,
+                ...(config
+                  ? {
+                      [BUILDKITD_CONFIG_ANNOTATION]: config.apply((text) =>
+                        createHash("sha256").update(text).digest("hex"),
+                      ),
+                    }
+                  : {}),
+              },
             },
             spec: {
               serviceAccountName: serviceAccount.metadata.name,
@@ -371,6 +423,11 @@ export class BuildRunner extends pulumi.ComponentResource {
                     "/certs/cert.pem",
                     "--tlskey",
                     "/certs/key.pem",
+                    ...(configMap
+                      ? ["--config", `${BUILDKITD_CONFIG_DIR}/${BUILDKITD_CONFIG_FILE}`]
+                      : []),
+                    // RUN steps share buildkitd's PID namespace: a new one needs a fresh /proc
+                    // mount, which the container's masked /proc (procMount Default) refuses.
                     "--oci-worker-no-process-sandbox",
                   ],
                   ports: [{ name: "buildkitd", containerPort: port, protocol: "TCP" }],
@@ -380,16 +437,28 @@ export class BuildRunner extends pulumi.ComponentResource {
                   },
                   readinessProbe: probe,
                   livenessProbe: { ...probe, initialDelaySeconds: 10 },
-                  securityContext: { privileged: false },
+                  // Only the two capabilities newuidmap/newgidmap carry as file capabilities, to
+                  // map the user namespace rootlesskit creates; they need privilege escalation
+                  // (no no_new_privs), so allowPrivilegeEscalation stays at its default, true.
+                  securityContext: {
+                    privileged: false,
+                    capabilities: { drop: ["ALL"], add: ["SETUID", "SETGID"] },
+                  },
                   volumeMounts: [
                     { name: "certs", mountPath: "/certs", readOnly: true },
                     { name: "cache", mountPath: "/home/user/.local/share/buildkit" },
+                    ...(configMap
+                      ? [{ name: "config", mountPath: BUILDKITD_CONFIG_DIR, readOnly: true }]
+                      : []),
                   ],
                 },
               ],
               volumes: [
                 { name: "certs", secret: { secretName: serverSecret.metadata.name } },
                 { name: "cache", ...cacheVolume },
+                ...(configMap
+                  ? [{ name: "config", configMap: { name: configMap.metadata.name } }]
+                  : []),
               ],
             },
           },

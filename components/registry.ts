@@ -54,6 +54,10 @@ export const registrySchema = z.discriminatedUnion(
           "Registry image pinned by digest. Default: the pinned CNCF Distribution release.",
       }),
       port: field.port().default(DEFAULT_REGISTRY_PORT).meta({ description: "Service port." }),
+      clusterIP: field.ipv4().optional().meta({
+        description:
+          "Fixed ClusterIP of the Service, for nodes whose containerd pulls the registry's name from that address (local: REGISTRY_SERVICE_IP in tools/cluster/network.env). Default: the API server picks one.",
+      }),
       storage: field.volume("10Gi").meta({
         description: "Blob storage: emptyDir (lost with the pod; fine for a local stack) or a PVC.",
       }),
@@ -131,6 +135,11 @@ export class Registry extends pulumi.ComponentResource {
   /** Cache repository URL per repository name (for BuildKit cache export / kaniko --cache-repo). */
   public readonly cacheRepositoryUrls: pulumi.Output<Record<string, string>>;
   public readonly egress: pulumi.Output<RegistryEgress>;
+  /**
+   * Spoken to over plain HTTP: the in-cluster registry (it serves HTTP on its Service) and an
+   * external one marked insecure. Clients (buildkitd, the CLI) must be told so.
+   */
+  public readonly plainHttp: boolean;
   /** IAM role the build runner's service account assumes to push (ECR with IRSA only). */
   public readonly pushRoleArn?: pulumi.Output<string>;
 
@@ -158,6 +167,7 @@ export class Registry extends pulumi.ComponentResource {
     }
     this.host = host;
     this.egress = egress;
+    this.plainHttp = args.kind === "incluster" || (args.kind === "external" && args.insecure);
     this.repositoryUrls = host.apply((h) =>
       Object.fromEntries(args.repositories.map((repo) => [repo, `${h}/${repo}`])),
     );
@@ -173,7 +183,14 @@ export class Registry extends pulumi.ComponentResource {
   }
 
   private inCluster(name: string, args: Extract<RegistryConfig, { kind: "incluster" }>) {
-    const { namespace: namespaceName, port, image, storage: storageSpec, resources } = args;
+    const {
+      namespace: namespaceName,
+      port,
+      image,
+      storage: storageSpec,
+      resources,
+      clusterIP,
+    } = args;
     const labels = appLabels({ name: "registry", component: "registry", partOf: PLATFORM });
     const selector = {
       [APP_NAME_LABEL]: "registry",
@@ -249,6 +266,8 @@ export class Registry extends pulumi.ComponentResource {
         metadata: { name: REGISTRY_SERVICE, namespace: ns, labels },
         spec: {
           type: "ClusterIP",
+          // A fixed address when the nodes' containerd is configured to pull from it.
+          ...(clusterIP ? { clusterIP } : {}),
           selector,
           ports: [{ name: "registry", port, targetPort: "registry", protocol: "TCP" }],
         },

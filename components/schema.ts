@@ -55,6 +55,13 @@ export const hostPort = () =>
   text('must be a registry host with an optional port, e.g. "127.0.0.1:5001"', (value) =>
     HOST_PATTERN.test(value),
   );
+export const ipv4 = () =>
+  text('must be an IPv4 address such as "10.0.0.5"', (value) => {
+    const parts = value.split(".");
+    return (
+      parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255)
+    );
+  });
 export const awsAccountId = () =>
   text("must be a 12-digit AWS account id", (value) => /^[0-9]{12}$/.test(value));
 export const urlPath = () => z.string().startsWith("/");

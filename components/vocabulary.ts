@@ -24,6 +24,8 @@ export const STAGE_LABEL = "slipway.dev/stage";
 export const ROLE_LABEL = "slipway.dev/role";
 /** Pod template annotation with the certificates' expiry, so renewal rolls the pods. */
 export const TLS_NOT_AFTER_ANNOTATION = "slipway.dev/tls-not-after";
+/** Pod template annotation with the sha256 of buildkitd's config, so a changed config rolls the pods. */
+export const BUILDKITD_CONFIG_ANNOTATION = "slipway.dev/buildkitd-config-sha256";
 /** Release Lease annotations: the phase a release is in and the image it releases. */
 export const RELEASE_PHASE_ANNOTATION = "slipway.dev/release-phase";
 export const RELEASE_IMAGE_ANNOTATION = "slipway.dev/release-image";

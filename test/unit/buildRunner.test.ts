@@ -1,13 +1,15 @@
+import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { inStack, installMocks, output, recorded, resource, secretValue } from "./harness";
+import { inStack, installMocks, ofType, output, recorded, resource, secretValue } from "./harness";
 
 let BuildRunner: typeof import("../../components/buildRunner").BuildRunner;
+let buildkitdConfig: typeof import("../../components/buildRunner").buildkitdConfig;
 let BUILDKIT_ROOTLESS_IMAGE: string;
 const KANIKO_FIXTURE = "ghcr.io/example/kaniko-executor@sha256:" + "c".repeat(64);
 
 beforeAll(async () => {
   await installMocks();
-  ({ BuildRunner } = await import("../../components/buildRunner"));
+  ({ BuildRunner, buildkitdConfig } = await import("../../components/buildRunner"));
   ({ BUILDKIT_ROOTLESS_IMAGE } = await import("../../components/pinnedImages"));
 });
 
@@ -75,12 +77,58 @@ describe("BuildRunner engine buildkit", () => {
       limits: { cpu: "2", memory: "4Gi" },
     });
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
-    expect(container.securityContext).toEqual({ privileged: false });
+    // User namespaces (rootlesskit): seccomp Unconfined, and only the capabilities newuidmap and
+    // newgidmap carry as file capabilities; privilege escalation left at its default (allowed).
+    expect(pod.securityContext.seccompProfile).toEqual({ type: "Unconfined" });
+    expect(container.securityContext).toEqual({
+      privileged: false,
+      capabilities: { drop: ["ALL"], add: ["SETUID", "SETGID"] },
+    });
+    expect(container.securityContext).not.toHaveProperty("allowPrivilegeEscalation");
     expect(pod.volumes).toEqual([
       { name: "certs", secret: { secretName: "buildkitd-server-tls" } },
       { name: "cache", emptyDir: { sizeLimit: "20Gi" } },
     ]);
+    // No plain-HTTP registry: no config file.
+    expect(container.args).not.toContain("--config");
+    expect(ofType("kubernetes:core/v1:ConfigMap").has("bk-buildkitd-config")).toBe(false);
     expect(resource("kubernetes:core/v1:Service", "bk-service").inputs.spec.type).toBe("ClusterIP");
+  });
+
+  it("names a plain-HTTP registry in buildkitd's config, mounted where --config reads it", async () => {
+    await inStack(async () => {
+      new BuildRunner("http", {
+        engine: "buildkit",
+        namespace: "b6",
+        registryEgress: inClusterRegistry,
+        plainHttpRegistries: ["registry.slipway-registry.svc.cluster.local:5000"],
+      });
+      return {};
+    });
+    const configMap = resource("kubernetes:core/v1:ConfigMap", "http-buildkitd-config").inputs;
+    expect(configMap.metadata).toMatchObject({ name: "buildkitd-config", namespace: "b6" });
+    const toml = configMap.data["buildkitd.toml"];
+    expect(toml).toContain(
+      '[registry."registry.slipway-registry.svc.cluster.local:5000"]\n  http = true\n',
+    );
+    const template = resource("kubernetes:apps/v1:Deployment", "http-buildkitd").inputs.spec
+      .template;
+    const container = template.spec.containers[0];
+    const at = container.args.indexOf("--config");
+    expect(container.args[at + 1]).toBe("/home/user/.config/buildkit/buildkitd.toml");
+    expect(container.volumeMounts).toContainEqual({
+      name: "config",
+      mountPath: "/home/user/.config/buildkit",
+      readOnly: true,
+    });
+    expect(template.spec.volumes).toContainEqual({
+      name: "config",
+      configMap: { name: "buildkitd-config" },
+    });
+    // A changed config rolls the pods.
+    expect(template.metadata.annotations["slipway.dev/buildkitd-config-sha256"]).toBe(
+      createHash("sha256").update(toml).digest("hex"),
+    );
   });
 
   it("allows egress only to the registry and DNS", async () => {
@@ -211,5 +259,17 @@ describe("BuildRunner engine kaniko", () => {
     expect(
       resource("kubernetes:core/v1:ConfigMap", "kn-job-template").inputs.data["job.json"],
     ).toBe(template);
+  });
+});
+
+describe("buildkitdConfig", () => {
+  it("gives each plain-HTTP registry one section, sorted and without duplicates", () => {
+    expect(buildkitdConfig(["b.example:5000", "a.example", "b.example:5000"])).toBe(
+      [
+        "# Written by slipway's BuildRunner: registries spoken to over plain HTTP.",
+        '[registry."a.example"]\n  http = true\n',
+        '[registry."b.example:5000"]\n  http = true\n',
+      ].join("\n"),
+    );
   });
 });

@@ -62,11 +62,66 @@ describe("Registry kind incluster", () => {
     expect(service.spec.ports).toEqual([
       { name: "registry", port: 5000, targetPort: "registry", protocol: "TCP" },
     ]);
+    // The API server picks the address unless one is configured.
+    expect(service.spec).not.toHaveProperty("clusterIP");
     expect(
       resource("kubernetes:core/v1:Namespace", "reg-ns").inputs.metadata.labels[
         "pod-security.kubernetes.io/enforce"
       ],
     ).toBe("restricted");
+  });
+});
+
+describe("Registry plain HTTP and a fixed Service address", () => {
+  it("gives the in-cluster registry's Service the configured clusterIP, and says it is plain HTTP", async () => {
+    let plainHttp: boolean | undefined;
+    await inStack(async () => {
+      plainHttp = new Registry("fixed", {
+        kind: "incluster",
+        namespace: "fixed-registry",
+        repositories: ["apps/web"],
+        clusterIP: "10.0.0.5",
+      }).plainHttp;
+      return {};
+    });
+    expect(resource("kubernetes:core/v1:Service", "fixed-service").inputs.spec).toMatchObject({
+      type: "ClusterIP",
+      clusterIP: "10.0.0.5",
+    });
+    expect(plainHttp).toBe(true);
+  });
+
+  it("rejects a clusterIP that is not an IPv4 address, naming the key", () => {
+    for (const clusterIP of ["10.0.0", "10.0.0.256", "registry.local", "010.0.0.5"]) {
+      expect(
+        () =>
+          new Registry("badip", {
+            kind: "incluster",
+            repositories: ["apps/web"],
+            clusterIP,
+          }),
+      ).toThrow(/clusterIP.*must be an IPv4 address such as "10\.0\.0\.5"/);
+    }
+  });
+
+  it("is plain HTTP for an insecure external registry only, never for ECR", async () => {
+    const kinds: Record<string, boolean> = {};
+    await inStack(async () => {
+      kinds.insecure = new Registry("ext-http", {
+        kind: "external",
+        url: "127.0.0.1:5001",
+        repositories: ["apps/web"],
+        insecure: true,
+      }).plainHttp;
+      kinds.secure = new Registry("ext-https", {
+        kind: "external",
+        url: "registry.example.com",
+        repositories: ["apps/web"],
+      }).plainHttp;
+      kinds.ecr = new Registry("ecr-http", { kind: "ecr", repositories: ["apps/web"] }).plainHttp;
+      return {};
+    });
+    expect(kinds).toEqual({ insecure: true, secure: false, ecr: false });
   });
 });
 

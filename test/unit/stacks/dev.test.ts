@@ -23,7 +23,7 @@ describe("stack dev (Pulumi.dev.yaml under mocks)", () => {
       `${T.stack} slipway-dev`,
       ...eksResources(2),
       ...ecrResources("apps/podinfo", { crossAccountPull: true }),
-      ...buildKitResources({ pvcCache: true }),
+      ...buildKitResources({ pvcCache: true, plainHttpConfig: false }),
       `${T.staged} stages`,
       `${T.admission} admission`,
       ...admissionResources(),

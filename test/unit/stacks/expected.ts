@@ -16,6 +16,7 @@ export const T = {
   deployment: "kubernetes:apps/v1:Deployment",
   service: "kubernetes:core/v1:Service",
   secret: "kubernetes:core/v1:Secret",
+  configMap: "kubernetes:core/v1:ConfigMap",
   serviceAccount: "kubernetes:core/v1:ServiceAccount",
   pvc: "kubernetes:core/v1:PersistentVolumeClaim",
   quota: "kubernetes:core/v1:ResourceQuota",
@@ -84,8 +85,13 @@ export function blueGreenResources(service: string): string[] {
   ];
 }
 
-export function buildKitResources(options: { pvcCache: boolean }): string[] {
+export function buildKitResources(options: {
+  pvcCache: boolean;
+  /** A plain-HTTP (in-cluster) registry gives buildkitd a config file naming it. */
+  plainHttpConfig: boolean;
+}): string[] {
   return [
+    ...(options.plainHttpConfig ? [`${T.configMap} build-buildkitd-config`] : []),
     `${T.buildRunner} build`,
     `${T.namespace} build-ns`,
     `${T.serviceAccount} build-sa`,

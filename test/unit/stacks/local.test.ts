@@ -27,7 +27,7 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
       `${T.deployment} registry-registry`,
       `${T.service} registry-service`,
       `${T.networkPolicy} registry-netpol`,
-      ...buildKitResources({ pvcCache: false }),
+      ...buildKitResources({ pvcCache: false, plainHttpConfig: true }),
       `${T.staged} stages`,
       `${T.admission} admission`,
       ...admissionResources(),
@@ -105,6 +105,13 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
       staging: "staging",
       prod: "prod",
     });
+  });
+
+  it("fixes the registry's Service address and tells buildkitd it speaks plain HTTP", () => {
+    expect(resource(T.service, "registry-service").inputs.spec.clusterIP).toBe("10.0.0.5");
+    expect(resource(T.configMap, "build-buildkitd-config").inputs.data["buildkitd.toml"]).toContain(
+      '[registry."registry.slipway-registry.svc.cluster.local:5000"]\n  http = true\n',
+    );
   });
 
   it("deploys the admission policies: Deny in prod, Warn in dev and staging", () => {

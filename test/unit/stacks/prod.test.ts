@@ -48,7 +48,7 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
       `${PROMOTION} release-podinfo-862ca45e61b3`,
       `${PROMOTION} release-mirror-registry-ddf754342cfc`,
       `${PROMOTION} release-mirror-buildkit-f8a833b2de9d`,
-      ...buildKitResources({ pvcCache: true }),
+      ...buildKitResources({ pvcCache: true, plainHttpConfig: false }),
       `${T.staged} stages`,
       `${T.admission} admission`,
       ...admissionResources(),
