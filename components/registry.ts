@@ -272,7 +272,9 @@ export class Registry extends pulumi.ComponentResource {
           ports: [{ name: "registry", port, targetPort: "registry", protocol: "TCP" }],
         },
       },
-      { parent: this, dependsOn: [deployment] },
+      // A clusterIP cannot change in place: the Service is replaced, and with its fixed name the
+      // old one must go first (which also lets the provider's preview dry-run the new one).
+      { parent: this, dependsOn: [deployment], deleteBeforeReplace: true },
     );
 
     new k8s.networking.v1.NetworkPolicy(

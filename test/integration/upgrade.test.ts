@@ -84,30 +84,33 @@ afterAll(async () => {
 });
 
 describe("upgrading a deployed local stack to this code", () => {
-  it("plans no create, delete or replace", async () => {
+  it("carries every object over: no create, delete or replace but the intended ones", async () => {
     const deployed = await (await localStack(base)).up();
     expect(deployed.summary.result).toBe("succeeded");
     expect(deployed.summary.resourceChanges?.create).toBeGreaterThan(40);
 
+    // An up, not a preview: the provider (4.25.0, server-side apply) dry-runs the replacement of
+    // the registry Service under its own name, which the API server refuses (a clusterIP may not
+    // change), so `pulumi preview` of this upgrade fails; the up deletes the old Service first.
+    // The up's steps are what a preview would plan.
     const steps: Array<{ op: string; resource: string }> = [];
-    const planned = await (
+    const applied = await (
       await localStack(ROOT)
-    ).preview({
-      diff: true,
+    ).up({
       onEvent: (event) => {
         const step = event.resourcePreEvent?.metadata;
         if (step) steps.push({ op: step.op, resource: step.urn.split("::").slice(-2).join("::") });
       },
     });
-    const summary = planned.changeSummary as Record<string, number>;
-    // Negative control: the base really deployed what the preview carries over.
-    expect(summary.same ?? 0).toBeGreaterThan(40);
+    expect(applied.summary.result).toBe("succeeded");
+    // Negative control: the base really deployed what the up carries over.
+    expect(applied.summary.resourceChanges?.same ?? 0).toBeGreaterThan(40);
     const changed = steps.filter(
       (step) => !["same", "update", "read", "refresh"].includes(step.op),
     );
     const byResource = (a: { op: string; resource: string }, b: { op: string; resource: string }) =>
       `${a.resource} ${a.op}`.localeCompare(`${b.resource} ${b.op}`);
-    expect(changed.sort(byResource), planned.stdout).toEqual(
+    expect(changed.sort(byResource), applied.stdout).toEqual(
       [...NEW_COMPONENTS.map((resource) => ({ op: "create", resource })), ...INTENDED_STEPS].sort(
         byResource,
       ),

@@ -95,6 +95,7 @@ export async function installMocks(
 ): Promise<void> {
   recorded.length = 0;
   protectedResources.clear();
+  deletedFirst.clear();
   pulumi.runtime.setAllConfig(
     config,
     Object.keys(config).filter((key) => key.endsWith(":kubeconfig")),
@@ -137,6 +138,8 @@ export async function inStack(
   await pulumi.runtime.runInPulumiStack(async () => {
     pulumi.runtime.registerStackTransformation((args) => {
       if (args.opts.protect) protectedResources.add(`${args.type}::${args.name}`);
+      if ((args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace)
+        deletedFirst.add(`${args.type}::${args.name}`);
       return undefined;
     });
     outputs = await declare();
@@ -151,6 +154,13 @@ const protectedResources = new Set<string>();
 /** Whether a resource was declared with `protect: true`. */
 export function isProtected(type: string, name: string): boolean {
   return protectedResources.has(`${type}::${name}`);
+}
+
+const deletedFirst = new Set<string>();
+
+/** Whether a resource was declared with `deleteBeforeReplace: true`. */
+export function isDeletedBeforeReplace(type: string, name: string): boolean {
+  return deletedFirst.has(`${type}::${name}`);
 }
 
 /** Waits until every resource registration in flight has reached the mocks. */

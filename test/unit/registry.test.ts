@@ -1,5 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { inStack, installMocks, isProtected, ofType, output, resource } from "./harness";
+import {
+  inStack,
+  installMocks,
+  isDeletedBeforeReplace,
+  isProtected,
+  ofType,
+  output,
+  resource,
+} from "./harness";
 
 let Registry: typeof import("../../components/registry").Registry;
 let REGISTRY_IMAGE: string;
@@ -89,6 +97,8 @@ describe("Registry plain HTTP and a fixed Service address", () => {
       clusterIP: "10.0.0.5",
     });
     expect(plainHttp).toBe(true);
+    // A new clusterIP replaces the Service, and its fixed name means the old one goes first.
+    expect(isDeletedBeforeReplace("kubernetes:core/v1:Service", "fixed-service")).toBe(true);
   });
 
   it("rejects a clusterIP that is not an IPv4 address, naming the key", () => {
