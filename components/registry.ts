@@ -54,9 +54,9 @@ export const registrySchema = z.discriminatedUnion(
           "Registry image pinned by digest. Default: the pinned CNCF Distribution release.",
       }),
       port: field.port().default(DEFAULT_REGISTRY_PORT).meta({ description: "Service port." }),
-      clusterIP: field.ipv4().optional().meta({
+      nodePullAddress: field.ipv4().optional().meta({
         description:
-          "Fixed ClusterIP of the Service, for nodes whose containerd pulls the registry's name from that address (local: REGISTRY_SERVICE_IP in tools/cluster/network.env). Default: the API server picks one.",
+          "A fixed ClusterIP for the nodes' pulls: a second Service, registry-node, at this address, for nodes whose containerd maps the registry's name to it (local: REGISTRY_SERVICE_IP in tools/cluster/network.env). Default: none.",
       }),
       storage: field.volume("10Gi").meta({
         description: "Blob storage: emptyDir (lost with the pod; fine for a local stack) or a PVC.",
@@ -189,7 +189,7 @@ export class Registry extends pulumi.ComponentResource {
       image,
       storage: storageSpec,
       resources,
-      clusterIP,
+      nodePullAddress,
     } = args;
     const labels = appLabels({ name: "registry", component: "registry", partOf: PLATFORM });
     const selector = {
@@ -266,16 +266,31 @@ export class Registry extends pulumi.ComponentResource {
         metadata: { name: REGISTRY_SERVICE, namespace: ns, labels },
         spec: {
           type: "ClusterIP",
-          // A fixed address when the nodes' containerd is configured to pull from it.
-          ...(clusterIP ? { clusterIP } : {}),
           selector,
           ports: [{ name: "registry", port, targetPort: "registry", protocol: "TCP" }],
         },
       },
-      // A clusterIP cannot change in place: the Service is replaced, and with its fixed name the
-      // old one must go first (which also lets the provider's preview dry-run the new one).
-      { parent: this, dependsOn: [deployment], deleteBeforeReplace: true },
+      { parent: this, dependsOn: [deployment] },
     );
+
+    // The nodes' containerd cannot resolve cluster names (it asks the host's resolver), so it maps
+    // the registry's name to an address (hosts.toml). That address is a Service of its own: a
+    // ClusterIP cannot change in place, and pinning the main Service would replace it on upgrade.
+    if (nodePullAddress) {
+      new k8s.core.v1.Service(
+        `${name}-node-service`,
+        {
+          metadata: { name: `${REGISTRY_SERVICE}-node`, namespace: ns, labels },
+          spec: {
+            type: "ClusterIP",
+            clusterIP: nodePullAddress,
+            selector,
+            ports: [{ name: "registry", port, targetPort: "registry", protocol: "TCP" }],
+          },
+        },
+        { parent: this, dependsOn: [deployment] },
+      );
+    }
 
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol`,

@@ -236,7 +236,7 @@ beforeAll(async () => {
     ready(BUILD_NS, "buildkitd", 120),
     ready("slipway-registry", "registry", 120),
   ]);
-  const service = await cluster.getJson("service", "registry", "-n", "slipway-registry");
+  const service = await cluster.getJson("service", "registry-node", "-n", "slipway-registry");
   expect(service.spec.clusterIP).toBe(NETWORK.REGISTRY_SERVICE_IP);
   await waitFor("the registry to answer at its Service address", async () => {
     const response = await fetch(`http://${REGISTRY_ENDPOINT}/v2/`, {

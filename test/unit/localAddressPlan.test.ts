@@ -39,8 +39,8 @@ describe("the local stack's registry and the node's address plan", () => {
     expect(plan.REGISTRY_HOST).toBeTruthy();
   });
 
-  it("gives the registry Service the address containerd pulls its name from", () => {
-    expect(localRegistry().clusterIP).toBe(plan.REGISTRY_SERVICE_IP);
+  it("gives the registry's node Service the address containerd pulls its name from", () => {
+    expect(localRegistry().nodePullAddress).toBe(plan.REGISTRY_SERVICE_IP);
   });
 
   it("names the registry as the node's hosts.toml does", () => {

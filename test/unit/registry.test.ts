@@ -1,13 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  inStack,
-  installMocks,
-  isDeletedBeforeReplace,
-  isProtected,
-  ofType,
-  output,
-  resource,
-} from "./harness";
+import { inStack, installMocks, isProtected, ofType, output, resource } from "./harness";
 
 let Registry: typeof import("../../components/registry").Registry;
 let REGISTRY_IMAGE: string;
@@ -81,36 +73,37 @@ describe("Registry kind incluster", () => {
 });
 
 describe("Registry plain HTTP and a fixed Service address", () => {
-  it("gives the in-cluster registry's Service the configured clusterIP, and says it is plain HTTP", async () => {
+  it("puts the nodes' pull address on a Service of its own, leaves the main one alone, and says it is plain HTTP", async () => {
     let plainHttp: boolean | undefined;
     await inStack(async () => {
       plainHttp = new Registry("fixed", {
         kind: "incluster",
         namespace: "fixed-registry",
         repositories: ["apps/web"],
-        clusterIP: "10.0.0.5",
+        nodePullAddress: "10.0.0.5",
       }).plainHttp;
       return {};
     });
-    expect(resource("kubernetes:core/v1:Service", "fixed-service").inputs.spec).toMatchObject({
-      type: "ClusterIP",
-      clusterIP: "10.0.0.5",
-    });
+    const main = resource("kubernetes:core/v1:Service", "fixed-service").inputs;
+    const node = resource("kubernetes:core/v1:Service", "fixed-node-service").inputs;
+    expect(main.spec).not.toHaveProperty("clusterIP");
+    expect(node.metadata.name).toBe("registry-node");
+    expect(node.spec).toMatchObject({ type: "ClusterIP", clusterIP: "10.0.0.5" });
+    expect(node.spec.selector).toEqual(main.spec.selector);
+    expect(node.spec.ports).toEqual(main.spec.ports);
     expect(plainHttp).toBe(true);
-    // A new clusterIP replaces the Service, and its fixed name means the old one goes first.
-    expect(isDeletedBeforeReplace("kubernetes:core/v1:Service", "fixed-service")).toBe(true);
   });
 
-  it("rejects a clusterIP that is not an IPv4 address, naming the key", () => {
-    for (const clusterIP of ["10.0.0", "10.0.0.256", "registry.local", "010.0.0.5"]) {
+  it("rejects a nodePullAddress that is not an IPv4 address, naming the key", () => {
+    for (const nodePullAddress of ["10.0.0", "10.0.0.256", "registry.local", "010.0.0.5"]) {
       expect(
         () =>
           new Registry("badip", {
             kind: "incluster",
             repositories: ["apps/web"],
-            clusterIP,
+            nodePullAddress,
           }),
-      ).toThrow(/clusterIP.*must be an IPv4 address such as "10\.0\.0\.5"/);
+      ).toThrow(/nodePullAddress.*must be an IPv4 address such as "10\.0\.0\.5"/);
     }
   });
 

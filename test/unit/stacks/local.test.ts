@@ -26,6 +26,7 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
       `${T.namespace} registry-ns`,
       `${T.deployment} registry-registry`,
       `${T.service} registry-service`,
+      `${T.service} registry-node-service`,
       `${T.networkPolicy} registry-netpol`,
       ...buildKitResources({ pvcCache: false, plainHttpConfig: true }),
       `${T.staged} stages`,
@@ -107,8 +108,9 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
     });
   });
 
-  it("fixes the registry's Service address and tells buildkitd it speaks plain HTTP", () => {
-    expect(resource(T.service, "registry-service").inputs.spec.clusterIP).toBe("10.0.0.5");
+  it("gives the node's pulls the registry's fixed address and tells buildkitd it speaks plain HTTP", () => {
+    expect(resource(T.service, "registry-service").inputs.spec).not.toHaveProperty("clusterIP");
+    expect(resource(T.service, "registry-node-service").inputs.spec.clusterIP).toBe("10.0.0.5");
     expect(resource(T.configMap, "build-buildkitd-config").inputs.data["buildkitd.toml"]).toContain(
       '[registry."registry.slipway-registry.svc.cluster.local:5000"]\n  http = true\n',
     );
