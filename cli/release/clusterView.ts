@@ -6,15 +6,12 @@ import {
   DeploymentLike,
   EndpointSliceLike,
   EndpointView,
+  PodLike,
   deploymentProblems,
   endpointViews,
+  imagePullFailure,
   serviceEndpointProblems,
 } from "./readiness";
-
-interface PodLike {
-  metadata: { name: string; uid: string; labels?: Record<string, string> };
-  status?: { conditions?: { type: string; status: string }[] };
-}
 
 interface ServiceLike {
   spec: { selector?: Record<string, string> };
@@ -107,6 +104,7 @@ export class ClusterView {
     color: Color,
     role: "live" | "preview",
     timeoutMs: number,
+    onWaiting: (problems: string[]) => void = () => undefined,
     resyncMs = 5000,
   ): Promise<string[]> {
     const names = blueGreenNames(this.service);
@@ -130,12 +128,15 @@ export class ClusterView {
     });
     const watching = Promise.allSettled(watches);
     const deadline = Date.now() + timeoutMs;
+    let waited = false;
     try {
       for (;;) {
         changed = false;
         const problems = await this.colorProblems(color, role);
         const left = deadline - Date.now();
         if (problems.length === 0 || left <= 0) return problems;
+        if (!waited) onWaiting(problems);
+        waited = true;
         if (!changed) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, Math.min(left, resyncMs));
@@ -151,6 +152,69 @@ export class ClusterView {
       stop.abort();
       await watching;
     }
+  }
+
+  /**
+   * Follows `color`'s pods and calls `onStuck` once, naming the pod, image and pull error, when a
+   * pod still cannot pull its image `graceMs` after it first reported so: the kubelet retries with
+   * back-off, so a registry blip recovers inside the grace, a missing digest never does.
+   */
+  watchImagePulls(
+    color: Color,
+    graceMs: number,
+    onStuck: (problem: string) => void,
+  ): { stop(): Promise<void> } {
+    const selector = encodeURIComponent(
+      `${APP_NAME_LABEL}=${this.service},${COLOR_LABEL}=${color}`,
+    );
+    const path = `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`;
+    const stop = new AbortController();
+    const failing = new Map<string, string>();
+    const timers = new Map<string, NodeJS.Timeout>();
+    let reported = false;
+    const look = (pod: PodLike, deleted = false) => {
+      const name = pod.metadata.name;
+      const failure = deleted ? undefined : imagePullFailure(pod);
+      if (failure) failing.set(name, failure);
+      else failing.delete(name);
+      if (!failure) {
+        clearTimeout(timers.get(name));
+        timers.delete(name);
+      } else if (!timers.has(name)) {
+        timers.set(
+          name,
+          setTimeout(() => {
+            const still = failing.get(name);
+            if (still && !reported && !stop.signal.aborted) {
+              reported = true;
+              onStuck(still);
+            }
+          }, graceMs),
+        );
+      }
+    };
+    const watching = (async () => {
+      const list = await this.kube.get<{
+        metadata: { resourceVersion: string };
+        items: PodLike[];
+      }>(path);
+      for (const pod of list.items) look(pod);
+      await this.kube.watch<PodLike>(
+        path,
+        list.metadata.resourceVersion,
+        (event) => {
+          if (event.type !== "BOOKMARK") look(event.object, event.type === "DELETED");
+        },
+        stop.signal,
+      );
+    })().catch(() => undefined); // without the watch the rollout timeout still bounds the up
+    return {
+      stop: async () => {
+        stop.abort();
+        for (const timer of timers.values()) clearTimeout(timer);
+        await watching;
+      },
+    };
   }
 
   /** Pod uids of the service, to prove a switch created or deleted none. */

@@ -14,8 +14,11 @@ export interface PlannedStep {
 }
 
 export interface StackEngine {
-  /** `pulumi up`; rejects with the engine's output when it fails. */
-  up(phase: string): Promise<void>;
+  /**
+   * `pulumi up`; rejects with the engine's output when it fails. `cancel` interrupts it the way
+   * Ctrl-C does (the engine stops, the provider ends its waits, the state stays consistent).
+   */
+  up(phase: string, cancel?: AbortSignal): Promise<void>;
   /** `pulumi preview --refresh --expect-no-changes`; rejects listing the drift. */
   expectNoChanges(phase: string): Promise<void>;
   /** The steps a plain preview plans, `same` left out. */
@@ -100,12 +103,16 @@ export class AutomationEngine implements StackEngine {
     }
   }
 
-  async up(phase: string): Promise<void> {
+  async up(phase: string, cancel?: AbortSignal): Promise<void> {
     const stack = await this.select();
     const started = Date.now();
     let output = "";
     try {
-      const result = await stack.up({ onOutput: (text) => (output += text), color: "never" });
+      const result = await stack.up({
+        onOutput: (text) => (output += text),
+        color: "never",
+        signal: cancel,
+      });
       const changes = Object.entries(result.summary.resourceChanges ?? {})
         .filter(([op]) => op !== "same")
         .map(([op, n]) => `${op} ${n}`);

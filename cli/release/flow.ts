@@ -2,7 +2,7 @@
  * Blue/green releases driven from the stack file: every phase edits Pulumi.<stack>.yaml and runs a
  * normal `pulumi up`, then proves the result through the API before traffic moves.
  *
- *   release:  1 idle color gets the digest at full size → up
+ *   release:  1 idle color gets the digest at full size → up (cancelled if its pods cannot pull it)
  *             2 idle Deployment rolled out + preview EndpointSlices only ready idle pods (waited for,
  *               up to rolloutTimeoutSeconds: the provider's await can return early) → pre checks
  *             3 activeColor flips → up (only Services and the PDB change)
@@ -27,6 +27,12 @@ import { ReleaseLease } from "./lease";
 import { ReleaseRecord, latestRecord, recordId } from "./records";
 import { StackFile } from "./stackFile";
 
+/**
+ * How long a pod of the idle color may keep failing to pull its image before phase 1 gives up:
+ * the kubelet's back-off retries twice within it, so only a lasting failure ends a release.
+ */
+export const IMAGE_PULL_GRACE_MS = 30_000;
+
 export interface FlowDeps {
   readonly workDir: string;
   readonly stack: string;
@@ -36,6 +42,8 @@ export interface FlowDeps {
   readonly kube: (outputs: Record<string, unknown>) => KubeClient;
   readonly now?: () => Date;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** IMAGE_PULL_GRACE_MS unless a test says otherwise. */
+  readonly imagePullGraceMs?: number;
 }
 
 export interface ReleaseOptions {
@@ -122,13 +130,34 @@ export class ReleaseFlow {
         created: options.created,
       });
       file.putRecord(record);
-      await this.applyPhase(
-        session,
-        "deploy-idle",
-        `release(${serviceName}): deploy ${image.digest.slice(0, 19)} to ${target}`,
-        (cause) =>
-          this.restoreIdle(session, record, `phase 1 (deploy the idle color) failed:\n${cause}`),
+      // A pod that cannot pull the digest ends the up early instead of at the rollout timeout.
+      const cancel = new AbortController();
+      let pullFailure: string | undefined;
+      const pulls = session.view.watchImagePulls(
+        target,
+        this.deps.imagePullGraceMs ?? IMAGE_PULL_GRACE_MS,
+        (problem) => {
+          pullFailure = problem;
+          this.log(`${problem}; cancelling the up`);
+          cancel.abort();
+        },
       );
+      try {
+        await this.applyPhase(
+          session,
+          "deploy-idle",
+          `release(${serviceName}): deploy ${image.digest.slice(0, 19)} to ${target}`,
+          (cause) =>
+            this.restoreIdle(
+              session,
+              record,
+              `phase 1 (deploy the idle color) failed:\n${pullFailure ?? cause}`,
+            ),
+          cancel.signal,
+        );
+      } finally {
+        await pulls.stop();
+      }
 
       // Phase 2: prove readiness through the API, then the pre-promotion checks. The idle color
       // may take until its rollout timeout to turn ready; live traffic is not waiting on it.
@@ -480,10 +509,11 @@ export class ReleaseFlow {
     phase: string,
     commitMessage: string,
     onFailure?: (cause: string) => Promise<never>,
+    cancel?: AbortSignal,
   ): Promise<void> {
     this.save(session, commitMessage);
     try {
-      await this.deps.engine.up(phase);
+      await this.deps.engine.up(phase, cancel);
       await this.deps.engine.expectNoChanges(phase);
     } catch (error) {
       if (error instanceof EngineError && onFailure) await onFailure(error.message);
@@ -528,7 +558,11 @@ export class ReleaseFlow {
     const { svc, view } = session;
     const readiness =
       readyWithinMs > 0
-        ? await view.untilColorReady(color, role, readyWithinMs)
+        ? await view.untilColorReady(color, role, readyWithinMs, (problems) =>
+            this.log(
+              `  ${color} is not ready yet (${problems.join("; ")}); waiting up to ${readyWithinMs / 1000} s`,
+            ),
+          )
         : await view.colorProblems(color, role);
     if (readiness.length > 0) return readiness;
     return runChecks(

@@ -25,6 +25,50 @@ export interface EndpointSliceLike {
   endpoints?: EndpointLike[] | null;
 }
 
+export interface ContainerStatusLike {
+  name: string;
+  image?: string;
+  state?: { waiting?: { reason?: string; message?: string } };
+}
+
+export interface PodLike {
+  metadata: { name: string; uid: string; labels?: Record<string, string> };
+  spec?: { containers?: { name: string; image: string }[] };
+  status?: {
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: ContainerStatusLike[];
+    initContainerStatuses?: ContainerStatusLike[];
+  };
+}
+
+/** Waiting reasons that mean the kubelet cannot get a container's image (it keeps retrying). */
+export const IMAGE_PULL_FAILURES: readonly string[] = [
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "ErrImageNeverPull",
+];
+
+/**
+ * The image-pull failure a pod is in, as one line naming the pod, the image and the kubelet's
+ * reason and message; undefined when none of its containers is waiting on its image.
+ */
+export function imagePullFailure(pod: PodLike): string | undefined {
+  const statuses = [
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.containerStatuses ?? []),
+  ];
+  for (const status of statuses) {
+    const waiting = status.state?.waiting;
+    if (!waiting?.reason || !IMAGE_PULL_FAILURES.includes(waiting.reason)) continue;
+    const image =
+      pod.spec?.containers?.find((c) => c.name === status.name)?.image ?? status.image ?? "?";
+    const message = (waiting.message ?? "").split("\n")[0].trim();
+    return `pod ${pod.metadata.name} cannot pull ${image}: ${waiting.reason}${message ? `: ${message}` : ""}`;
+  }
+  return undefined;
+}
+
 /** Problems that keep a Deployment from counting as rolled out and available; [] when it is. */
 export function deploymentProblems(deployment: DeploymentLike): string[] {
   const name = deployment.metadata.name;

@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PodLike, imagePullFailure } from "../../cli/release/readiness";
 import { EndpointWatcher, ObjectWatcher } from "./endpointWatcher";
 import { imageRef } from "./realNodeSupport";
 import { ReleaseFixture } from "./releaseFixture";
@@ -420,6 +421,72 @@ describe("blue/green releases under real traffic", () => {
       ],
       { color: "green", at: settledAt },
     );
+  });
+
+  it("(h) a release of a digest the node cannot pull fails in phase 1 within 60 s of the first pull failure, naming it, with live traffic untouched", async () => {
+    const before = fixture.service();
+    const idle = before.activeColor === "blue" ? "green" : "blue";
+    // The repository the node pulls from, with a digest nothing ever pushed.
+    const missing = `${BLUE_IMAGE.split("@")[0]}@sha256:${"0".repeat(64)}`;
+    const live = await new EndpointWatcher(fixture.kube, NS, APP, APP).start();
+    const traffic = new Traffic(cluster, NS, APP, PORT);
+    await traffic.start();
+    // The first moment the API shows one of the idle color's pods failing to pull.
+    const selector = encodeURIComponent(`app.kubernetes.io/name=${APP},slipway.dev/color=${idle}`);
+    const podsPath = `/api/v1/namespaces/${NS}/pods?labelSelector=${selector}`;
+    const pods = await fixture.kube.get<{ metadata: { resourceVersion: string } }>(podsPath);
+    const stopPods = new AbortController();
+    let firstPullFailure: number | undefined;
+    let pullFailure: string | undefined;
+    const podWatch = fixture.kube
+      .watch<PodLike>(
+        podsPath,
+        pods.metadata.resourceVersion,
+        (event) => {
+          const failure = event.type === "BOOKMARK" ? undefined : imagePullFailure(event.object);
+          if (failure && firstPullFailure === undefined) {
+            firstPullFailure = Date.now();
+            pullFailure = failure;
+          }
+        },
+        stopPods.signal,
+      )
+      .catch((error: Error) => error);
+
+    const run = await fixture.slipway("release", APP, "--image", missing);
+    const endedAt = Date.now();
+    stopPods.abort();
+    expect(await podWatch).toBeUndefined();
+    const results = await traffic.stop();
+    await live.stop();
+
+    console.log(
+      `(h) first pull failure: ${pullFailure}; release ended ${endedAt - firstPullFailure!} ms later`,
+    );
+    expect(run.code, run.stdout).toBe(1);
+    expect(firstPullFailure, "no pod ever reported a pull failure").toBeDefined();
+    expect(endedAt - firstPullFailure!).toBeLessThan(60_000);
+    // One line names the pod, the digest and the kubelet's reason.
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^pod ${APP}-${idle}-\\S+ cannot pull ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: (ErrImagePull|ImagePullBackOff): .+$`,
+        "m",
+      ),
+    );
+    expect(run.stderr).toContain(
+      `release of ${APP} failed; live traffic stayed on ${before.activeColor} and ${idle} was restored.`,
+    );
+    // Nothing moved: the same live color and selector, the idle color back to what it ran.
+    expect(fixture.service()).toMatchObject({
+      activeColor: before.activeColor,
+      [idle]: { image: before[idle].image, replicas: before[idle].replicas },
+    });
+    expect(fixture.records().at(-1)).toMatchObject({ image: missing, result: "failed" });
+    expect(await fixture.liveSelectorColor(NS, APP)).toBe(before.activeColor);
+    expect(live.gaps()).toEqual([]);
+    expectClean("a release that cannot pull", results, [
+      { name: "release", from: endedAt - 30_000, to: endedAt },
+    ]);
   });
 
   it("negative control: a bare selector patch to a color with no ready pods makes the loop count failures", async () => {

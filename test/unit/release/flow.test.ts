@@ -64,10 +64,12 @@ class FakeApi {
   readonly unready = new Set<string>();
   /** Paths watched so far, and the callbacks of the watches still open. */
   readonly watched: string[] = [];
-  private readonly watchers = new Set<() => void>();
-  /** Tells every open watch that something changed. */
+  private readonly watchers = new Set<(object: unknown) => void>();
+  /** Pods whose container waits on an image it cannot pull. */
+  readonly pullFailing = new Set<string>();
+  /** Tells every open watch that every pod changed. */
   change(): void {
-    for (const notify of this.watchers) notify();
+    for (const pod of this.pods()) for (const notify of this.watchers) notify(pod);
   }
   backend: (req: ProxyRequest) => RawAnswer = () => ({
     status: 200,
@@ -85,18 +87,26 @@ class FakeApi {
   }
   private pods(): unknown[] {
     return ["blue", "green"].flatMap((color) =>
-      [1, 2].map((i) => ({
-        metadata: {
-          name: `web-${color}-${i}`,
-          uid: `${color}${i}`,
-          labels: { "slipway.dev/color": color },
-        },
-        status: {
-          conditions: [
-            { type: "Ready", status: this.unready.has(`web-${color}-${i}`) ? "False" : "True" },
-          ],
-        },
-      })),
+      [1, 2].map((i) => {
+        const name = `web-${color}-${i}`;
+        const image = color === "green" ? B : A;
+        const waiting = this.pullFailing.has(name)
+          ? {
+              reason: "ErrImagePull",
+              message: `failed to pull and unpack image "${image}": not found`,
+            }
+          : undefined;
+        return {
+          metadata: { name, uid: `${color}${i}`, labels: { "slipway.dev/color": color } },
+          spec: { containers: [{ name: "app", image }] },
+          status: {
+            conditions: [{ type: "Ready", status: this.unready.has(name) ? "False" : "True" }],
+            containerStatuses: [
+              { name: "app", image, state: waiting ? { waiting } : { running: {} } },
+            ],
+          },
+        };
+      }),
     );
   }
   client(): KubeClient {
@@ -155,7 +165,7 @@ class FakeApi {
       },
       watch(p: string, _rv: string, onEvent: (e: unknown) => void, signal: AbortSignal) {
         watched.push(p);
-        const notify = () => onEvent({ type: "MODIFIED", object: {} });
+        const notify = (object: unknown) => onEvent({ type: "MODIFIED", object });
         watchers.add(notify);
         return new Promise<void>((resolve) =>
           signal.addEventListener("abort", () => {
@@ -366,7 +376,11 @@ describe("ReleaseFlow waits for the idle color to turn ready (fake engine and AP
       0,
     );
     expect(looks, "the unready pods were seen before they turned ready").toBeGreaterThan(0);
-    expect(api.watched.map((p) => p.split("?")[0]).sort()).toEqual([
+    expect(err).toContainEqual(
+      "  green is not ready yet (pod web-green-1 (green) is not Ready; pod web-green-2 (green) is not Ready; Service web-preview lists 10.0.0.1 (pod web-green-1) as not ready; Service web-preview lists 10.0.0.2 (pod web-green-2) as not ready; Service web-preview has 0 ready green endpoints, want 2); waiting up to 300 s",
+    );
+    // Phase 1 watches green's pods for pull failures; phase 2 the pods, slices and Deployments.
+    expect([...new Set(api.watched.map((p) => p.split("?")[0]))].sort()).toEqual([
       "/api/v1/namespaces/dev/pods",
       "/apis/apps/v1/namespaces/dev/deployments",
       "/apis/discovery.k8s.io/v1/namespaces/dev/endpointslices",
@@ -378,7 +392,7 @@ describe("ReleaseFlow waits for the idle color to turn ready (fake engine and AP
   it("gives up at its deadline with the problems of the last look", async () => {
     api.unready.add("web-green-2");
     const view = new ClusterView(api.client(), "dev", "web");
-    expect(await view.untilColorReady("green", "preview", 50, 10)).toEqual([
+    expect(await view.untilColorReady("green", "preview", 50, undefined, 10)).toEqual([
       "pod web-green-2 (green) is not Ready",
       "Service web-preview lists 10.0.0.2 (pod web-green-2) as not ready",
       "Service web-preview has 1 ready green endpoints, want 2",
@@ -390,5 +404,74 @@ describe("ReleaseFlow waits for the idle color to turn ready (fake engine and AP
     expect(await view.untilColorReady("green", "preview", 60_000)).toEqual([]);
     api.change();
     expect(api.watched.length).toBe(3);
+  });
+});
+
+describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake engine and API)", () => {
+  /** An up that, like a Deployment's rollout await, only ends when it is cancelled. */
+  function hangingUp(cluster: FakeApi): string[] {
+    const cancelled: string[] = [];
+    engine.up = async (phase: string, cancel?: AbortSignal) => {
+      engine.ups.push(phase);
+      engine.applied?.();
+      if (phase !== "deploy-idle") return;
+      // The pod reports its pull failure once the watch is open, as a real one would later.
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      cluster.pullFailing.add("web-green-1");
+      cluster.change();
+      await new Promise<void>((resolve) => cancel?.addEventListener("abort", () => resolve()));
+      cancelled.push(phase);
+      throw new EngineError(phase, "pulumi up (deploy-idle) failed after 1 s:\nerror: canceled");
+    };
+    return cancelled;
+  }
+  const flowWith = (imagePullGraceMs: number) =>
+    new ReleaseFlow({
+      workDir: dir,
+      stack: "demo",
+      io: { out: (l) => out.push(l), err: (l) => err.push(l) },
+      engine,
+      kube: () => api.client(),
+      now: () => new Date("2026-11-22T06:00:00Z"),
+      sleep: async () => undefined,
+      imagePullGraceMs,
+    });
+
+  it("cancels phase 1's up once a pod still cannot pull after the grace, restores the idle color and names the pull error", async () => {
+    const cancelled = hangingUp(api);
+    await expect(
+      flowWith(20).release("web", { image: B, autoPromote: true, pullRequest: false }),
+    ).rejects.toThrow(
+      `release of web failed; live traffic stayed on blue and green was restored.\nphase 1 (deploy the idle color) failed:\npod web-green-1 cannot pull ${B}: ErrImagePull: failed to pull and unpack image "${B}": not found`,
+    );
+    expect(cancelled).toEqual(["deploy-idle"]);
+    expect(engine.ups).toEqual(["deploy-idle", "restore the idle color"]);
+    expect(file()).toContain("activeColor: blue");
+    expect(file()).toMatch(/green:\n\s+image: registry.test\/apps\/web:1.0.0/);
+    expect(file()).toMatch(/kind: release[\s\S]*result: failed/);
+    expect([...api.objects.keys()].some((k) => k.includes("/leases/"))).toBe(false);
+  });
+
+  it("keeps waiting when the pull recovers inside the grace (negative control)", async () => {
+    const cluster = api;
+    let cancelledBy: string | undefined;
+    engine.up = async (phase: string, cancel?: AbortSignal) => {
+      engine.ups.push(phase);
+      engine.applied?.();
+      cancel?.addEventListener("abort", () => (cancelledBy = phase));
+      if (phase !== "deploy-idle") return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      cluster.pullFailing.add("web-green-1");
+      cluster.change();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      cluster.pullFailing.clear();
+      cluster.change();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    };
+    expect(
+      await flowWith(50).release("web", { image: B, autoPromote: true, pullRequest: false }),
+    ).toBe(0);
+    expect(cancelledBy).toBeUndefined();
+    expect(file()).toContain("activeColor: green");
   });
 });

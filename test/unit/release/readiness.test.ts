@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import {
   DeploymentLike,
   EndpointSliceLike,
+  PodLike,
   deploymentProblems,
   endpointViews,
+  imagePullFailure,
   readyEndpointCount,
   serviceEndpointProblems,
 } from "../../../cli/release/readiness";
@@ -134,5 +136,61 @@ describe("Service endpoints of one color", () => {
     expect(
       serviceEndpointProblems("web-preview", endpointViews(slices, colors), "green", 2),
     ).toEqual(problems);
+  });
+});
+
+describe("imagePullFailure", () => {
+  const IMAGE = `registry.test/apps/web:1.1.0@sha256:${"2".repeat(64)}`;
+  const pod = (waiting?: { reason?: string; message?: string }, init = false): PodLike => {
+    const status = { name: "app", image: IMAGE, state: waiting ? { waiting } : {} };
+    return {
+      metadata: { name: "web-green-7d9-x2", uid: "u" },
+      spec: { containers: [{ name: "app", image: IMAGE }] },
+      status: init ? { initContainerStatuses: [status] } : { containerStatuses: [status] },
+    };
+  };
+  const NOT_FOUND = `rpc error: code = NotFound desc = failed to pull and unpack image "${IMAGE}": not found`;
+  it.each([
+    [
+      "ErrImagePull",
+      { reason: "ErrImagePull", message: NOT_FOUND },
+      false,
+      `pod web-green-7d9-x2 cannot pull ${IMAGE}: ErrImagePull: ${NOT_FOUND}`,
+    ],
+    [
+      "ImagePullBackOff",
+      { reason: "ImagePullBackOff", message: `Back-off pulling image "${IMAGE}"` },
+      false,
+      `pod web-green-7d9-x2 cannot pull ${IMAGE}: ImagePullBackOff: Back-off pulling image "${IMAGE}"`,
+    ],
+    [
+      "an init container's, first line only",
+      {
+        reason: "ErrImagePull",
+        message: "dial tcp 10.0.0.5:5000: connect: connection refused\nmore",
+      },
+      true,
+      `pod web-green-7d9-x2 cannot pull ${IMAGE}: ErrImagePull: dial tcp 10.0.0.5:5000: connect: connection refused`,
+    ],
+    [
+      "InvalidImageName without a message",
+      { reason: "InvalidImageName" },
+      false,
+      `pod web-green-7d9-x2 cannot pull ${IMAGE}: InvalidImageName`,
+    ],
+    [
+      "CrashLoopBackOff (the image is there)",
+      { reason: "CrashLoopBackOff", message: "back-off 10s" },
+      false,
+      undefined,
+    ],
+    ["ContainerCreating", { reason: "ContainerCreating" }, false, undefined],
+    ["running", undefined, false, undefined],
+  ])("%s", (_name, waiting, init, want) => {
+    expect(imagePullFailure(pod(waiting, init))).toBe(want);
+  });
+
+  it("is undefined for a pod without statuses yet", () => {
+    expect(imagePullFailure({ metadata: { name: "p", uid: "u" } })).toBeUndefined();
   });
 });
