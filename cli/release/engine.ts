@@ -26,6 +26,55 @@ export interface StackEngine {
   outputs(): Promise<Record<string, unknown>>;
 }
 
+/** A step of a `preview --refresh`, as its engine events describe it. */
+export interface PreviewStep extends PlannedStep {
+  /** Properties whose values differ between the file and the cluster. */
+  readonly diffs: readonly string[];
+}
+
+/** Operations that change something, as opposed to same, read and refresh. */
+const CHANGING_OPS = new Set([
+  "create",
+  "update",
+  "delete",
+  "replace",
+  "create-replacement",
+  "delete-replaced",
+  "import",
+  "import-replacement",
+  "discard",
+  "discard-replaced",
+  "remove-pending-replace",
+]);
+
+/** What the provider says when a refreshed resource's health, not its spec, is off. */
+const UNHEALTHY = "Refreshed resource is in an unhealthy state";
+
+/**
+ * Splits a refreshing preview into drift (the cluster differs from the file) and health: a
+ * Deployment whose pod was just evicted or deleted is refreshed as "unhealthy", and the engine
+ * plans an update with no property diffs to await it again. That is not drift — the file still
+ * says exactly what runs — so a release does not fail on it; any step with a diff, or one the
+ * provider did not call unhealthy, is drift.
+ */
+export function classifyPreview(
+  steps: readonly PreviewStep[],
+  unhealthyUrns: ReadonlySet<string>,
+): { drift: PreviewStep[]; unhealthy: PreviewStep[] } {
+  const changing = steps.filter((step) => CHANGING_OPS.has(step.op));
+  const healthOnly = (step: PreviewStep) =>
+    step.op === "update" && step.diffs.length === 0 && unhealthyUrns.has(step.urn);
+  return {
+    drift: changing.filter((step) => !healthOnly(step)),
+    unhealthy: changing.filter(healthOnly),
+  };
+}
+
+/** The resource name at the end of a URN. */
+function urnName(urn: string): string {
+  return urn.split("::").pop() ?? urn;
+}
+
 /** A failed Pulumi run: printed like any CliError (no stack trace), exit code 1. */
 export class EngineError extends CliError {
   constructor(
@@ -131,22 +180,47 @@ export class AutomationEngine implements StackEngine {
     const stack = await this.select();
     const started = Date.now();
     let output = "";
+    const steps: PreviewStep[] = [];
+    const unhealthyUrns = new Set<string>();
+    const onEvent = (event: EngineEvent) => {
+      const meta = event.resourcePreEvent?.metadata;
+      if (meta) {
+        steps.push({ op: meta.op, type: meta.type, urn: meta.urn, diffs: meta.diffs ?? [] });
+      }
+      const diagnostic = event.diagnosticEvent;
+      if (diagnostic?.urn && diagnostic.message.includes(UNHEALTHY))
+        unhealthyUrns.add(diagnostic.urn);
+    };
     try {
       await stack.preview({
         refresh: true,
-        expectNoChanges: true,
+        onEvent,
         onOutput: (t) => (output += t),
         color: "never",
       });
-      this.log(
-        `  pulumi preview --refresh --expect-no-changes (${phase}): clean in ${seconds(started)}`,
-      );
     } catch (error) {
       throw new EngineError(
         phase,
-        `pulumi preview --refresh --expect-no-changes after ${phase} found changes:\n${tail(output || String(error))}`,
+        `pulumi preview --refresh after ${phase} failed:\n${tail(output || String(error))}`,
       );
     }
+    const { drift, unhealthy } = classifyPreview(steps, unhealthyUrns);
+    if (drift.length > 0) {
+      const listed = drift.map(
+        (step) =>
+          `${step.op} ${urnName(step.urn)}${step.diffs.length ? ` (${step.diffs.join(", ")})` : ""}`,
+      );
+      throw new EngineError(
+        phase,
+        `pulumi preview --refresh --expect-no-changes after ${phase} found changes: ${listed.join("; ")}\n${tail(output)}`,
+      );
+    }
+    const note = unhealthy.length
+      ? `; not healthy right now, spec as in the file: ${unhealthy.map((step) => urnName(step.urn)).join(", ")}`
+      : "";
+    this.log(
+      `  pulumi preview --refresh --expect-no-changes (${phase}): clean in ${seconds(started)}${note}`,
+    );
   }
 
   async plannedSteps(): Promise<PlannedStep[]> {

@@ -33,6 +33,9 @@ import { StackFile } from "./stackFile";
  */
 export const IMAGE_PULL_GRACE_MS = 30_000;
 
+/** The exit code of a release that started and failed (2 is for a refusal before any change). */
+export const RELEASE_FAILED = 1;
+
 export interface FlowDeps {
   readonly workDir: string;
   readonly stack: string;
@@ -372,7 +375,7 @@ export class ReleaseFlow {
         message: switched.message,
       });
       this.save(session, `release(${name}): switch to ${target} failed`);
-      throw new CliError(switched.message);
+      throw new CliError(switched.message, RELEASE_FAILED);
     }
     const live: ReleaseRecord = { ...record, switchedAt: this.stamp() };
     file.putRecord(live);
@@ -397,7 +400,7 @@ export class ReleaseFlow {
       const message = `post-promotion checks failed:\n  ${problems.join("\n  ")}\n${back.ok ? `traffic is back on ${old}` : `switching back FAILED: ${back.message}`}`;
       file.putRecord({ ...live, result: "failed", finishedAt: this.stamp(), message });
       this.save(session, `release(${name}): ${record.id} failed after the switch`);
-      throw new CliError(message);
+      throw new CliError(message, RELEASE_FAILED);
     }
 
     // The old color stays at full size for the scale-down delay: an instant rollback target.
@@ -447,7 +450,7 @@ export class ReleaseFlow {
       result: "in-progress",
     };
     const switched = await this.switchTo(session, back, `rollback(${name}): live back to ${back}`);
-    if (!switched.ok) throw new CliError(switched.message);
+    if (!switched.ok) throw new CliError(switched.message, RELEASE_FAILED);
     file.putRecord({
       ...record,
       result: "promoted",
@@ -544,6 +547,7 @@ export class ReleaseFlow {
     }
     throw new CliError(
       `release of ${svc.name} failed; live traffic stayed on ${svc.activeColor} and ${record.color} was ${restored}.\n${why}`,
+      RELEASE_FAILED,
     );
   }
 

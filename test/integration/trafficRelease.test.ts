@@ -463,7 +463,7 @@ describe("blue/green releases under real traffic", () => {
     console.log(
       `(h) first pull failure: ${pullFailure}; release ended ${endedAt - firstPullFailure!} ms later`,
     );
-    expect(run.code, run.stdout).toBe(1);
+    expect(run.code, run.stderr).toBe(1);
     expect(firstPullFailure, "no pod ever reported a pull failure").toBeDefined();
     expect(endedAt - firstPullFailure!).toBeLessThan(60_000);
     // One line names the pod, the digest and the kubelet's reason.

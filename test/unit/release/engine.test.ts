@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { engineMessage, tail } from "../../../cli/release/engine";
+import { PreviewStep, classifyPreview, engineMessage, tail } from "../../../cli/release/engine";
 
 /** The shape of the Automation API's CommandError, as far as engineMessage reads it. */
 const commandError = (stdout: string, stderr: string) => ({
@@ -55,5 +55,66 @@ describe("tail", () => {
   it("keeps short text whole and marks what it cuts", () => {
     expect(tail("a\nb\n", 2)).toBe("a\nb");
     expect(tail("a\nb\nc", 2)).toBe("...\nb\nc");
+  });
+});
+
+describe("classifyPreview: drift versus a refreshed resource's health", () => {
+  const urn = (name: string, type = "kubernetes:apps/v1:Deployment") =>
+    `urn:pulumi:local::slipway::${type}::${name}`;
+  const step = (op: string, name: string, diffs: string[] = []): PreviewStep => ({
+    op,
+    type: "kubernetes:apps/v1:Deployment",
+    urn: urn(name),
+    diffs,
+  });
+  const names = (steps: PreviewStep[]) => steps.map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+
+  it.each([
+    [
+      "an evicted pod: update without diffs, called unhealthy → health only",
+      [step("refresh", "web-blue"), step("update", "web-blue")],
+      ["web-blue"],
+      [],
+      ["update web-blue"],
+    ],
+    [
+      "the same update without the provider's word → drift",
+      [step("update", "web-blue")],
+      [],
+      ["update web-blue"],
+      [],
+    ],
+    [
+      "unhealthy and changed by hand (a diff) → drift",
+      [step("update", "web-blue", ["spec"])],
+      ["web-blue"],
+      ["update web-blue"],
+      [],
+    ],
+    [
+      "a replace of an unhealthy resource → drift",
+      [step("replace", "web-blue")],
+      ["web-blue"],
+      ["replace web-blue"],
+      [],
+    ],
+    [
+      "creates and deletes → drift",
+      [step("create", "web-canary"), step("delete", "web-old")],
+      [],
+      ["create web-canary", "delete web-old"],
+      [],
+    ],
+    [
+      "same, refresh and read → nothing",
+      [step("same", "a"), step("refresh", "b"), step("read", "c")],
+      ["a", "b", "c"],
+      [],
+      [],
+    ],
+  ])("%s", (_case, steps, unhealthy, drift, healthOnly) => {
+    const result = classifyPreview(steps, new Set(unhealthy.map((n) => urn(n))));
+    expect(names(result.drift)).toEqual(drift);
+    expect(names(result.unhealthy)).toEqual(healthOnly);
   });
 });

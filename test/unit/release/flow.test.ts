@@ -439,9 +439,9 @@ describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake
 
   it("cancels phase 1's up once a pod still cannot pull after the grace, restores the idle color and names the pull error", async () => {
     const cancelled = hangingUp(api);
-    await expect(
-      flowWith(20).release("web", { image: B, autoPromote: true, pullRequest: false }),
-    ).rejects.toThrow(
+    const failed = flowWith(20).release("web", { image: B, autoPromote: true, pullRequest: false });
+    await expect(failed).rejects.toMatchObject({ exitCode: 1 });
+    await expect(failed).rejects.toThrow(
       `release of web failed; live traffic stayed on blue and green was restored.\nphase 1 (deploy the idle color) failed:\npod web-green-1 cannot pull ${B}: ErrImagePull: failed to pull and unpack image "${B}": not found`,
     );
     expect(cancelled).toEqual(["deploy-idle"]);
