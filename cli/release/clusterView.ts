@@ -105,7 +105,7 @@ export class ClusterView {
     role: "live" | "preview",
     timeoutMs: number,
     onWaiting: (problems: string[]) => void = () => undefined,
-    resyncMs = 5000,
+    resyncMs = 5_000,
   ): Promise<string[]> {
     const names = blueGreenNames(this.service);
     const deployments = encodeURIComponent(`${APP_NAME_LABEL}=${this.service}`);
