@@ -6,6 +6,24 @@
 import { KubeClient, WatchEvent } from "../../cli/kube";
 import { EndpointSliceLike, readyEndpointCount } from "../../cli/release/readiness";
 
+/**
+ * Follows a watch until `signal` aborts; resolves to why it broke off early (events may have been
+ * missed), or undefined. Never rejects: a failed test leaves its watchers open until the cluster
+ * goes away, and that must not surface as an unhandled rejection.
+ */
+function follow<T>(
+  kube: KubeClient,
+  path: string,
+  resourceVersion: string,
+  onEvent: (event: WatchEvent<T>) => void,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  return kube.watch<T>(path, resourceVersion, onEvent, signal).then(
+    () => (signal.aborted ? undefined : "the watch ended before stop()"),
+    (error: Error) => `the watch failed: ${error.message}`,
+  );
+}
+
 export interface EndpointState {
   /** ms since the watcher started (performance.now based). */
   readonly at: number;
@@ -47,21 +65,13 @@ export class EndpointWatcher {
     }>(this.path);
     for (const slice of list.items) this.slices.set(slice.metadata.name, slice);
     this.record("LIST");
-    this.done = this.kube
-      .watch<EndpointSliceLike>(
-        this.path,
-        list.metadata.resourceVersion,
-        (event) => this.apply(event),
-        this.abort.signal,
-      )
-      .then(
-        () => {
-          if (!this.abort.signal.aborted) this.broken = "the watch ended before stop()";
-        },
-        (error: Error) => {
-          this.broken = `the watch failed: ${error.message}`;
-        },
-      );
+    this.done = follow(
+      this.kube,
+      this.path,
+      list.metadata.resourceVersion,
+      (event: WatchEvent<EndpointSliceLike>) => this.apply(event),
+      this.abort.signal,
+    ).then((broken) => void (this.broken = broken));
     return this;
   }
 
@@ -159,25 +169,15 @@ export class ObjectWatcher<T extends { metadata: { name: string } }> {
     const path = `${this.collectionPath}?fieldSelector=${selector}`;
     const list = await this.kube.get<{ metadata: { resourceVersion: string }; items: T[] }>(path);
     for (const object of list.items) this.push("LIST", object);
-    // A watch that breaks off is reported by stop(), never left as an unhandled rejection
-    // (a failed test leaves its watchers open until the cluster goes away).
-    this.done = this.kube
-      .watch<T>(
-        path,
-        list.metadata.resourceVersion,
-        (event) => {
-          if (event.type !== "BOOKMARK") this.push(event.type, event.object);
-        },
-        this.abort.signal,
-      )
-      .then(
-        () => {
-          if (!this.abort.signal.aborted) this.broken = "the watch ended before stop()";
-        },
-        (error: Error) => {
-          this.broken = `the watch failed: ${error.message}`;
-        },
-      );
+    this.done = follow(
+      this.kube,
+      path,
+      list.metadata.resourceVersion,
+      (event: WatchEvent<T>) => {
+        if (event.type !== "BOOKMARK") this.push(event.type, event.object);
+      },
+      this.abort.signal,
+    ).then((broken) => void (this.broken = broken));
     return this;
   }
 

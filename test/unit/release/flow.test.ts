@@ -6,7 +6,7 @@ import { CliError } from "../../../cli/errors";
 import { KubeApiError, KubeClient, RawAnswer } from "../../../cli/kube";
 import { EngineError, PlannedStep, StackEngine } from "../../../cli/release/engine";
 import { ClusterView } from "../../../cli/release/clusterView";
-import { ReleaseFlow } from "../../../cli/release/flow";
+import { FlowDeps, ReleaseFlow } from "../../../cli/release/flow";
 
 const A = `registry.test/apps/web:1.0.0@sha256:${"1".repeat(64)}`;
 const B = `registry.test/apps/web:1.1.0@sha256:${"2".repeat(64)}`;
@@ -214,7 +214,7 @@ let engine: FakeEngine;
 const err: string[] = [];
 const out: string[] = [];
 const file = () => fs.readFileSync(path.join(dir, "Pulumi.demo.yaml"), "utf8");
-const flow = () =>
+const flow = (deps: Partial<FlowDeps> = {}) =>
   new ReleaseFlow({
     workDir: dir,
     stack: "demo",
@@ -223,6 +223,7 @@ const flow = () =>
     kube: () => api.client(),
     now: () => new Date("2026-11-22T06:00:00Z"),
     sleep: async () => undefined,
+    ...deps,
   });
 
 beforeEach(() => {
@@ -363,18 +364,13 @@ describe("ReleaseFlow waits for the idle color to turn ready (fake engine and AP
       if (p.includes("/pods?") && api.unready.size > 0) looks++;
       return get<T>(p);
     };
-    const flowWith = new ReleaseFlow({
-      workDir: dir,
-      stack: "demo",
-      io: { out: (l) => out.push(l), err: (l) => err.push(l) },
-      engine,
-      kube: () => client,
-      now: () => new Date("2026-11-22T06:00:00Z"),
-      sleep: async () => undefined,
-    });
-    expect(await flowWith.release("web", { image: B, autoPromote: true, pullRequest: false })).toBe(
-      0,
-    );
+    expect(
+      await flow({ kube: () => client }).release("web", {
+        image: B,
+        autoPromote: true,
+        pullRequest: false,
+      }),
+    ).toBe(0);
     expect(looks, "the unready pods were seen before they turned ready").toBeGreaterThan(0);
     expect(err).toContainEqual(
       "  green is not ready yet (pod web-green-1 (green) is not Ready; pod web-green-2 (green) is not Ready; Service web-preview lists 10.0.0.1 (pod web-green-1) as not ready; Service web-preview lists 10.0.0.2 (pod web-green-2) as not ready; Service web-preview has 0 ready green endpoints, want 2); waiting up to 300 s",
@@ -425,21 +421,14 @@ describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake
     };
     return cancelled;
   }
-  const flowWith = (imagePullGraceMs: number) =>
-    new ReleaseFlow({
-      workDir: dir,
-      stack: "demo",
-      io: { out: (l) => out.push(l), err: (l) => err.push(l) },
-      engine,
-      kube: () => api.client(),
-      now: () => new Date("2026-11-22T06:00:00Z"),
-      sleep: async () => undefined,
-      imagePullGraceMs,
-    });
 
   it("cancels phase 1's up once a pod still cannot pull after the grace, restores the idle color and names the pull error", async () => {
     const cancelled = hangingUp(api);
-    const failed = flowWith(20).release("web", { image: B, autoPromote: true, pullRequest: false });
+    const failed = flow({ imagePullGraceMs: 20 }).release("web", {
+      image: B,
+      autoPromote: true,
+      pullRequest: false,
+    });
     await expect(failed).rejects.toMatchObject({ exitCode: 1 });
     await expect(failed).rejects.toThrow(
       `release of web failed; live traffic stayed on blue and green was restored.\nphase 1 (deploy the idle color) failed:\npod web-green-1 cannot pull ${B}: ErrImagePull: failed to pull and unpack image "${B}": not found`,
@@ -469,7 +458,11 @@ describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake
       await new Promise((resolve) => setTimeout(resolve, 100));
     };
     expect(
-      await flowWith(50).release("web", { image: B, autoPromote: true, pullRequest: false }),
+      await flow({ imagePullGraceMs: 50 }).release("web", {
+        image: B,
+        autoPromote: true,
+        pullRequest: false,
+      }),
     ).toBe(0);
     expect(cancelledBy).toBeUndefined();
     expect(file()).toContain("activeColor: green");
