@@ -158,12 +158,13 @@ export class ClusterView {
    * Follows `color`'s pods and calls `onStuck` once, naming the pod, image and pull error, when a
    * pod still cannot pull its image `graceMs` after it first reported so: the kubelet retries with
    * back-off, so a registry blip recovers inside the grace, a missing digest never does.
+   * `failing()` is a pull failure seen so far, grace or not.
    */
   watchImagePulls(
     color: Color,
     graceMs: number,
     onStuck: (problem: string) => void,
-  ): { stop(): Promise<void> } {
+  ): { failing(): string | undefined; stop(): Promise<void> } {
     const selector = encodeURIComponent(
       `${APP_NAME_LABEL}=${this.service},${COLOR_LABEL}=${color}`,
     );
@@ -209,6 +210,7 @@ export class ClusterView {
       );
     })().catch(() => undefined); // without the watch the rollout timeout still bounds the up
     return {
+      failing: () => failing.values().next().value,
       stop: async () => {
         stop.abort();
         for (const timer of timers.values()) clearTimeout(timer);

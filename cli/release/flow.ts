@@ -150,12 +150,17 @@ export class ReleaseFlow {
           session,
           "deploy-idle",
           `release(${serviceName}): deploy ${image.digest.slice(0, 19)} to ${target}`,
-          (cause) =>
-            this.restoreIdle(
+          async (cause) => {
+            // A pull failure, even one still inside its grace (the rollout timeout may come
+            // first), is the reason to report: the engine's own words add nothing to it.
+            const failure = pullFailure ?? pulls.failing();
+            await pulls.stop();
+            return this.restoreIdle(
               session,
               record,
-              `phase 1 (deploy the idle color) failed:\n${pullFailure ?? cause}`,
-            ),
+              `phase 1 (deploy the idle color) failed:\n${failure ?? cause}`,
+            );
+          },
           cancel.signal,
         );
       } finally {

@@ -424,6 +424,11 @@ describe("blue/green releases under real traffic", () => {
   });
 
   it("(h) a release of a digest the node cannot pull fails in phase 1 within 60 s of the first pull failure, naming it, with live traffic untouched", async () => {
+    // Ten times the fixture's rollout timeout: only the pull-failure watch can end it in 60 s.
+    await fixture.editStack("web: a long rollout timeout", (text) =>
+      text.replace("rolloutTimeoutSeconds: 30", "rolloutTimeoutSeconds: 300"),
+    );
+    expect(fs.readFileSync(fixture.stackFile, "utf8")).toContain("rolloutTimeoutSeconds: 300");
     const before = fixture.service();
     const idle = before.activeColor === "blue" ? "green" : "blue";
     // The repository the node pulls from, with a digest nothing ever pushed.
@@ -466,10 +471,13 @@ describe("blue/green releases under real traffic", () => {
     expect(run.code, run.stderr).toBe(1);
     expect(firstPullFailure, "no pod ever reported a pull failure").toBeDefined();
     expect(endedAt - firstPullFailure!).toBeLessThan(60_000);
-    // One line names the pod, the digest and the kubelet's reason.
+    // One line names the pod, the image as the Deployment runs it (repository@digest) and the
+    // kubelet's reason.
+    const repository = BLUE_IMAGE.split("@")[0].replace(/:[^/:]+$/, "");
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
     expect(run.stderr).toMatch(
       new RegExp(
-        `^pod ${APP}-${idle}-\\S+ cannot pull ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: (ErrImagePull|ImagePullBackOff): .+$`,
+        `^pod ${APP}-${idle}-\\S+ cannot pull ${escape(repository)}(:\\S+)?@sha256:0{64}: (ErrImagePull|ImagePullBackOff): .+$`,
         "m",
       ),
     );

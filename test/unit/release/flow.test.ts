@@ -441,6 +441,30 @@ describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake
     expect([...api.objects.keys()].some((k) => k.includes("/leases/"))).toBe(false);
   });
 
+  it("names the pull failure when the rollout timeout ends the up inside the grace", async () => {
+    const cluster = api;
+    engine.up = async (phase: string) => {
+      engine.ups.push(phase);
+      engine.applied?.();
+      if (phase !== "deploy-idle") return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      cluster.pullFailing.add("web-green-2");
+      cluster.change();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      throw new EngineError(phase, "pulumi up (deploy-idle) failed after 30 s:\nOutputs: …");
+    };
+    await expect(
+      flow({ imagePullGraceMs: 60_000 }).release("web", {
+        image: B,
+        autoPromote: true,
+        pullRequest: false,
+      }),
+    ).rejects.toThrow(
+      `phase 1 (deploy the idle color) failed:\npod web-green-2 cannot pull ${B}: ErrImagePull: failed to pull and unpack image "${B}": not found`,
+    );
+    expect(engine.ups).toEqual(["deploy-idle", "restore the idle color"]);
+  });
+
   it("keeps waiting when the pull recovers inside the grace (negative control)", async () => {
     const cluster = api;
     let cancelledBy: string | undefined;
