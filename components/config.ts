@@ -17,7 +17,16 @@ import {
 import { buildRunnerProblems, buildRunnerSchema } from "./buildRunner";
 import { policyExceptionsSchema } from "./admissionPolicies";
 import { clusterSchema } from "./cluster";
-import { ConfigError, ConfigProblem, keyPath, under, uniqueNames, zodProblems } from "./problems";
+import {
+  ConfigError,
+  ConfigProblem,
+  UNKNOWN_KEY,
+  didYouMean,
+  keyPath,
+  under,
+  uniqueNames,
+  zodProblems,
+} from "./problems";
 import { kubeconfigFromEnv } from "./paths";
 import { formatCpu, formatMemory, parseCpu, parseMemory } from "./vocabulary";
 import {
@@ -160,6 +169,30 @@ export const CONFIG_KEYS = Object.keys(platformSchema.shape) as Array<
   keyof typeof platformSchema.shape
 >;
 export type RawConfig = Partial<Record<(typeof CONFIG_KEYS)[number], unknown>>;
+
+/** Every key a stack may set in the slipway: namespace. */
+export const KNOWN_CONFIG_KEYS: readonly string[] = [
+  ...CONFIG_KEYS,
+  ...Object.keys(OTHER_CONFIG_KEYS),
+];
+
+/**
+ * The stack config keys in the slipway: namespace that nothing reads, each with the known key
+ * it most likely meant. An unknown key is never ignored: `slipway:servcies` holding the
+ * services would otherwise declare no services, and an up would delete them all.
+ */
+export function unknownConfigKeys(stackKeys: readonly string[]): ConfigProblem[] {
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  return stackKeys
+    .filter((key) => key.startsWith(prefix))
+    .map((key) => key.slice(prefix.length))
+    .filter((key) => !KNOWN_CONFIG_KEYS.includes(key))
+    .map((key) => ({
+      path: [key],
+      value: UNKNOWN_KEY,
+      message: `is not a known key${didYouMean(key, KNOWN_CONFIG_KEYS)} (known keys: ${KNOWN_CONFIG_KEYS.map((k) => prefix + k).join(", ")})`,
+    }));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Checks across components.
@@ -309,6 +342,8 @@ export function loadPlatformConfig(): {
   );
   let config: PlatformConfig;
   try {
+    const unknown = unknownConfigKeys(Object.keys(pulumi.runtime.allConfig()));
+    if (unknown.length > 0) throw new ConfigError(unknown);
     config = parsePlatformConfig(raw);
   } catch (error) {
     if (error instanceof ConfigError)

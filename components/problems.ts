@@ -10,6 +10,9 @@ import { CONFIG_NAMESPACE } from "./vocabulary";
 
 export type ProblemPath = ReadonlyArray<string | number>;
 
+/** The value of a problem about a key that should not be there (its value does not matter). */
+export const UNKNOWN_KEY: unique symbol = Symbol("unknown key");
+
 export interface ConfigProblem {
   readonly path: ProblemPath;
   /** The offending value; undefined when the key is missing. */
@@ -32,8 +35,51 @@ export function keyPath(path: ReadonlyArray<PropertyKey>): string {
   return `${CONFIG_NAMESPACE}:${propertyPath(path)}`;
 }
 
+/**
+ * Edit distance with adjacent transpositions (optimal string alignment), case-insensitive: the
+ * typos people make in keys — a letter missing, extra, wrong or two swapped — each count 1.
+ */
+export function editDistance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) =>
+    Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[x.length][y.length];
+}
+
+/**
+ * The known key `word` was most likely meant to be: the nearest by edit distance, if it is
+ * near enough to be a typo (at most a third of the word's letters, at least one); else undefined.
+ */
+export function closestKey(word: string, known: readonly string[]): string | undefined {
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  let best: { key: string; distance: number } | undefined;
+  for (const key of known) {
+    const distance = editDistance(word, key);
+    if (distance <= limit && (!best || distance < best.distance)) best = { key, distance };
+  }
+  return best?.key;
+}
+
+/** `: did you mean "replicas"?` when a known key is near `word`, else "". */
+export function didYouMean(word: string, known: readonly string[]): string {
+  const closest = closestKey(word, known);
+  return closest ? `: did you mean ${JSON.stringify(closest)}?` : "";
+}
+
 /** What is wrong with the value, after its path: `"nginx:latest" must be pinned …`. */
 function reason(problem: ConfigProblem): string {
+  if (problem.value === UNKNOWN_KEY) return problem.message;
   if (problem.value === undefined) return `is missing: it ${problem.message}`;
   return `${JSON.stringify(problem.value)} ${problem.message}`;
 }
@@ -59,23 +105,25 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 export function zodProblems(error: z.ZodError): ConfigProblem[] {
-  return error.issues.map((issue): ConfigProblem => {
+  return error.issues.flatMap((issue): ConfigProblem[] => {
     const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
     if (issue.code === "unrecognized_keys") {
-      return {
-        path: [...path, issue.keys[0]],
-        value: issue.keys.length > 1 ? issue.keys : undefined,
-        message: `is not a known key (${issue.message})`,
-      };
+      // strict() words the message as "allowed keys: a, b, c" (schema.ts).
+      const allowed = /^allowed keys: (.*)$/.exec(issue.message)?.[1]?.split(", ") ?? [];
+      return issue.keys.map((key) => ({
+        path: [...path, key],
+        value: UNKNOWN_KEY,
+        message: `is not a known key${didYouMean(key, allowed)} (${issue.message})`,
+      }));
     }
     // A discriminated union reports the whole object at the discriminator's path: show the
     // discriminator's own value.
     const last = path[path.length - 1];
     const input = issue.input;
     if (issue.code === "invalid_union" && isRecord(input) && typeof last === "string") {
-      return { path, value: input[last], message: issue.message };
+      return [{ path, value: input[last], message: issue.message }];
     }
-    return { path, value: input, message: issue.message };
+    return [{ path, value: input, message: issue.message }];
   });
 }
 

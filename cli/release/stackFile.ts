@@ -10,6 +10,7 @@ import {
   ConfigError,
   ServiceConfig,
   parseServiceConfig,
+  unknownConfigKeys,
 } from "../../components/config";
 import { Color } from "../../components/naming";
 import { CliError } from "../errors";
@@ -51,6 +52,17 @@ export class StackFile {
     }
     const doc = parseDocument(fs.readFileSync(file, "utf8"));
     if (doc.errors.length > 0) throw new CliError(`${file}: ${doc.errors[0].message}`);
+    // What `pulumi up` would refuse, a release refuses before it changes anything.
+    const config = doc.get("config");
+    const keys = isMap(config)
+      ? config.items.map((item) => String((item.key as { value?: unknown })?.value ?? item.key))
+      : [];
+    const unknown = unknownConfigKeys(keys);
+    if (unknown.length > 0) {
+      throw new CliError(
+        `invalid stack configuration in ${file}:\n${new ConfigError(unknown).message}`,
+      );
+    }
     return new StackFile(stack, file, doc);
   }
 

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parsePlatformConfig, stageDemand } from "../../components/config";
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import {
+  ConfigError,
+  KNOWN_CONFIG_KEYS,
+  loadPlatformConfig,
+  parsePlatformConfig,
+  stageDemand,
+  unknownConfigKeys,
+} from "../../components/config";
+import { closestKey, editDistance, formatProblem } from "../../components/problems";
 import { REGISTRY_IMAGE } from "../../components/pinnedImages";
 
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
@@ -237,7 +249,7 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
     [
       "a misspelt key",
       withChange("services.0.replica", 3),
-      "slipway:services[0].replica is missing: it is not a known key (allowed keys: name, stage, port, activeColor, idleReplicas, resources, readinessPath, livenessPath, preStopSleepSeconds, terminationGracePeriodSeconds, env, partOf, scaleDownDelaySeconds, rolloutTimeoutSeconds, checks, blue, green)",
+      "slipway:services[0].replica is not a known key (allowed keys: name, stage, port, activeColor, idleReplicas, resources, readinessPath, livenessPath, preStopSleepSeconds, terminationGracePeriodSeconds, env, partOf, scaleDownDelaySeconds, rolloutTimeoutSeconds, checks, blue, green)",
     ],
     [
       "a pod label outside slipway.dev/",
@@ -313,5 +325,102 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
       "slipway:services[0].port 0 must be an integer from 1 to 65535",
       'slipway:services[0].activeColor "red" must be one of: blue, green',
     ]);
+  });
+});
+
+describe("keys nothing reads are refused, with the key that was meant", () => {
+  const messages = (keys: string[]) => unknownConfigKeys(keys).map(formatProblem);
+  const known = KNOWN_CONFIG_KEYS.map((k) => `slipway:${k}`).join(", ");
+
+  it.each([
+    ["two letters swapped", "slipway:servcies", "services"],
+    ["a letter missing", "slipway:stage", "stages"],
+    ["a letter extra", "slipway:registryy", "registry"],
+    ["another case", "slipway:BuildRunner", "buildRunner"],
+    ["a release-flow key", "slipway:gitop", "gitops"],
+  ])("%s: %s → %s", (_case, key, meant) => {
+    expect(messages([key])).toEqual([
+      `${key} is not a known key: did you mean "${meant}"? (known keys: ${known})`,
+    ]);
+  });
+
+  it("names no key when none is near, and lists what is known", () => {
+    expect(messages(["slipway:frobnicate"])).toEqual([
+      `slipway:frobnicate is not a known key (known keys: ${known})`,
+    ]);
+  });
+
+  it("passes every known key and leaves other namespaces to their owners (near misses)", () => {
+    expect(
+      unknownConfigKeys([
+        ...KNOWN_CONFIG_KEYS.map((k) => `slipway:${k}`),
+        "aws:region",
+        "kubernetes:context",
+        "slipwayx:services",
+      ]),
+    ).toEqual([]);
+  });
+
+  it("finds nothing unknown in the repository's own stack files", () => {
+    const root = path.join(__dirname, "..", "..");
+    const files = [
+      "Pulumi.local.yaml",
+      "Pulumi.dev.yaml",
+      "Pulumi.prod.yaml",
+      "test/integration/fixtures/release/Pulumi.it-release.yaml",
+      "test/integration/fixtures/traffic/Pulumi.it-traffic.yaml",
+    ];
+    for (const file of files) {
+      // Test fixtures hold @PLACEHOLDER@ values their tests substitute.
+      const text = fs.readFileSync(path.join(root, file), "utf8").replace(/@[A-Z_]+@/g, "x");
+      const doc = parse(text) as {
+        config: Record<string, unknown>;
+      };
+      expect(unknownConfigKeys(Object.keys(doc.config)), file).toEqual([]);
+    }
+  });
+
+  it("the program refuses a stack whose services sit under a misspelt key (an up would delete them)", () => {
+    const services = JSON.stringify(validConfig().services);
+    pulumi.runtime.setAllConfig({ "slipway:servcies": services }, []);
+    try {
+      expect(() => loadPlatformConfig()).toThrow(
+        new pulumi.RunError(
+          `invalid stack configuration:\nslipway:servcies is not a known key: did you mean "services"? (known keys: ${known})`,
+        ),
+      );
+    } finally {
+      pulumi.runtime.setAllConfig({}, []);
+    }
+  });
+
+  it("suggests the nearest key for a typo at any depth", () => {
+    const config = validConfig() as unknown as { services: Array<Record<string, unknown>> };
+    config.services[0].readinesPath = "/readyz";
+    expect(errorOf(config)).toMatch(
+      /^slipway:services\[0\]\.readinesPath is not a known key: did you mean "readinessPath"\? \(allowed keys: name, stage, /,
+    );
+  });
+});
+
+describe("editDistance and closestKey", () => {
+  it.each([
+    ["services", "services", 0],
+    ["servcies", "services", 1],
+    ["service", "services", 1],
+    ["Services", "services", 0],
+    ["regsitry", "registry", 1],
+    ["stages", "services", 5],
+    ["", "gitops", 6],
+  ])("%s ~ %s = %i", (a, b, d) => {
+    expect(editDistance(a, b)).toBe(d);
+    expect(editDistance(b, a)).toBe(d);
+  });
+
+  it("takes only a near key, the nearest first", () => {
+    expect(closestKey("stagse", ["services", "stages"])).toBe("stages");
+    expect(closestKey("sta", ["stages"])).toBeUndefined();
+    expect(closestKey("clustre", ["cluster", "clusters"])).toBe("cluster");
+    expect(closestKey("x", [])).toBeUndefined();
   });
 });

@@ -287,7 +287,7 @@ describe("promotion config", () => {
     ],
     [
       { fromStack: "dev", mirror: true },
-      "slipway:promotion.mirror is missing: it is not a known key (allowed keys: fromStack, sourceInsecure, destinationInsecure, mirrorThirdParty, mirrorPrefix)",
+      "slipway:promotion.mirror is not a known key (allowed keys: fromStack, sourceInsecure, destinationInsecure, mirrorThirdParty, mirrorPrefix)",
     ],
   ])("refuses %j", (promotion, message) => {
     let caught: unknown;

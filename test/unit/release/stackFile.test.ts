@@ -113,6 +113,15 @@ describe("StackFile", () => {
     );
   });
 
+  it("refuses a stack file with a key nothing reads, before any change, naming the key meant", () => {
+    const typo = STACK.replace("slipway:services:", "slipway:servcies:");
+    fs.writeFileSync(path.join(dir, "Pulumi.demo.yaml"), typo);
+    expect(() => StackFile.load(dir, "demo")).toThrow(
+      /^invalid stack configuration in .*Pulumi\.demo\.yaml:\nslipway:servcies is not a known key: did you mean "services"\? \(known keys: /,
+    );
+    expect(fs.readFileSync(path.join(dir, "Pulumi.demo.yaml"), "utf8")).toBe(typo);
+  });
+
   it("reports an invalid service config with the key path", () => {
     fs.writeFileSync(
       path.join(dir, "Pulumi.demo.yaml"),
