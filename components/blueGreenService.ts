@@ -64,7 +64,7 @@ export const colorSchema = field.strict({
 export const blueGreenServiceSchema = field.strict({
   port: field.port().meta({ description: "Container and Service port." }),
   activeColor: field.oneOf(COLORS).meta({ description: "The color the live Service selects." }),
-  resources: field.strict({ requests: field.cpuMemory(), limits: field.cpuMemory() }).meta({
+  resources: field.strict({ requests: field.cpuMemory(), limits: field.cpuMemoryLimits() }).meta({
     description: "Per-container requests and limits. Required: slipway never deploys without them.",
   }),
   readinessPath: field
@@ -82,7 +82,10 @@ export const blueGreenServiceSchema = field.strict({
     description: "Must exceed preStopSleepSeconds, so the process still gets time to shut down.",
   }),
   env: z
-    .record(z.string(), z.string())
+    .record(
+      field.envName(),
+      z.string({ error: () => "must be a string (quote numbers and booleans)" }),
+    )
     .default({})
     .meta({ description: "Environment variables (configuration comes from the environment)." }),
   partOf: field

@@ -205,6 +205,15 @@ function serviceProblems(
 ): ConfigProblem[] {
   const path = ["services", i];
   const problems = under(path, blueGreenServiceProblems(blueGreenConfigOf(service)));
+  const live = service[service.activeColor].replicas;
+  if (service.idleReplicas > live) {
+    // The release's scale-down would leave more idle pods than serve, and the quota counts neither.
+    problems.push({
+      path: [...path, "idleReplicas"],
+      value: service.idleReplicas,
+      message: `must not exceed the active color's replicas (${service.activeColor}.replicas ${live})`,
+    });
+  }
   const stage = stages.get(service.stage);
   if (!stage) {
     problems.push({

@@ -116,6 +116,10 @@ export function zodProblems(error: z.ZodError): ConfigProblem[] {
         message: `is not a known key${didYouMean(key, allowed)} (${issue.message})`,
       }));
     }
+    // A record key's own check is nested inside zod's "Invalid key in record".
+    if (issue.code === "invalid_key" && issue.issues[0]) {
+      return [{ path, value: issue.input, message: issue.issues[0].message }];
+    }
     // A discriminated union reports the whole object at the discriminator's path: show the
     // discriminator's own value.
     const last = path[path.length - 1];

@@ -18,7 +18,12 @@ export const checkSchema = z.discriminatedUnion(
       service: field.oneOf(["preview", "live"]),
       path: field.urlPath().default("/"),
       /** Overrides http://<service>.<namespace>.svc:<port><path>, e.g. for a port-forward. */
-      url: z.url({ error: () => "must be an http(s) URL" }).optional(),
+      url: z
+        .url({
+          protocol: /^https?$/,
+          error: () => 'must be an http(s) URL such as "http://127.0.0.1:8080/readyz"',
+        })
+        .optional(),
       expectStatus: field.int(100, 599).default(200),
       timeoutSeconds: field.int(1, 600).default(10),
     }),

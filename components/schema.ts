@@ -75,7 +75,27 @@ export const strict = <T extends z.ZodRawShape>(shape: T) =>
         : "must be an object",
   });
 
+/** A limit: a quantity above zero (a 0 limit means no limit at all and escapes the stage's max). */
+export const cpuLimit = () =>
+  text(`must be ${CPU_ALLOWED}, above 0 (a 0 limit means no limit at all)`, (value) => {
+    const n = parseCpu(value);
+    return n !== undefined && n > 0;
+  });
+export const memoryLimit = () =>
+  text(`must be ${MEMORY_ALLOWED}, above 0 (a 0 limit means no limit at all)`, (value) => {
+    const n = parseMemory(value);
+    return n !== undefined && n > 0;
+  });
+
+/** An environment variable's name as the API server takes it: printable ASCII, no "=" or space. */
+export const envName = () =>
+  text(
+    'must be an environment variable name: printable ASCII without "=" or spaces, such as "LOG_LEVEL"',
+    (value) => /^[!-<>-~]+$/.test(value),
+  );
+
 export const cpuMemory = () => strict({ cpu: cpu(), memory: memory() });
+export const cpuMemoryLimits = () => strict({ cpu: cpuLimit(), memory: memoryLimit() });
 
 /** Container requests and limits, each field defaulted. */
 export const resources = (defaults: {
@@ -90,8 +110,8 @@ export const resources = (defaults: {
       memory: memory().default(defaults.memory),
     }).default({ cpu: defaults.cpu, memory: defaults.memory }),
     limits: strict({
-      cpu: cpu().default(defaults.cpuLimit),
-      memory: memory().default(defaults.memoryLimit),
+      cpu: cpuLimit().default(defaults.cpuLimit),
+      memory: memoryLimit().default(defaults.memoryLimit),
     }).default({ cpu: defaults.cpuLimit, memory: defaults.memoryLimit }),
   })
     .default({

@@ -424,3 +424,68 @@ describe("editDistance and closestKey", () => {
     expect(closestKey("x", [])).toBeUndefined();
   });
 });
+
+describe("values that passed and failed later: each refused at once, its near miss accepted", () => {
+  // [case, path, bad value, message of the bad one, near-miss good value]
+  it.each([
+    [
+      "a CPU limit of 0 (no limit at all)",
+      "services.0.resources.limits.cpu",
+      "0",
+      'slipway:services[0].resources.limits.cpu "0" must be a CPU quantity such as "250m", "1" or "1.5", above 0 (a 0 limit means no limit at all)',
+      "100m",
+    ],
+    [
+      "a memory limit of 0",
+      "services.0.resources.limits.memory",
+      "0Mi",
+      'slipway:services[0].resources.limits.memory "0Mi" must be a memory quantity such as "128Mi", "1Gi" or "500M", above 0 (a 0 limit means no limit at all)',
+      "200Mi",
+    ],
+    [
+      "an env name with =",
+      "services.0.env",
+      { "LOG=LEVEL": "debug" },
+      'slipway:services[0].env.LOG=LEVEL "LOG=LEVEL" must be an environment variable name: printable ASCII without "=" or spaces, such as "LOG_LEVEL"',
+      { LOG_LEVEL: "debug" },
+    ],
+    [
+      "an env name with a space",
+      "services.0.env",
+      { "LOG LEVEL": "debug" },
+      'slipway:services[0].env.LOG LEVEL "LOG LEVEL" must be an environment variable name: printable ASCII without "=" or spaces, such as "LOG_LEVEL"',
+      { "log.level": "debug" },
+    ],
+    [
+      "an env value written as a YAML number",
+      "services.0.env",
+      { WORKERS: 4 },
+      "slipway:services[0].env.WORKERS 4 must be a string (quote numbers and booleans)",
+      { WORKERS: "4" },
+    ],
+    [
+      "an http check URL of another scheme",
+      "services.0.checks",
+      { prePromotion: [{ kind: "http", service: "preview", url: "ftp://127.0.0.1/readyz" }] },
+      'slipway:services[0].checks.prePromotion[0].url "ftp://127.0.0.1/readyz" must be an http(s) URL such as "http://127.0.0.1:8080/readyz"',
+      { prePromotion: [{ kind: "http", service: "preview", url: "https://127.0.0.1/readyz" }] },
+    ],
+    [
+      "an http check URL without a scheme",
+      "services.0.checks",
+      { prePromotion: [{ kind: "http", service: "preview", url: "127.0.0.1:8080/readyz" }] },
+      'slipway:services[0].checks.prePromotion[0].url "127.0.0.1:8080/readyz" must be an http(s) URL such as "http://127.0.0.1:8080/readyz"',
+      { prePromotion: [{ kind: "http", service: "preview", url: "http://127.0.0.1:8080/readyz" }] },
+    ],
+    [
+      "idleReplicas above the live color's replicas",
+      "services.0.idleReplicas",
+      3,
+      "slipway:services[0].idleReplicas 3 must not exceed the active color's replicas (blue.replicas 2)",
+      2,
+    ],
+  ])("%s", (_case, path, bad, message, good) => {
+    expect(errorOf(withChange(path, bad))).toBe(message);
+    expect(() => parsePlatformConfig(withChange(path, good))).not.toThrow();
+  });
+});
