@@ -14,8 +14,9 @@ const TEMPLATE_FIELDS = {
   team: field.groupName,
   port: field.port,
   image: field.image,
-  cpu: field.cpu,
-  memory: field.memory,
+  // Both become the container's limits (and requests): above 0.
+  cpu: field.cpuLimit,
+  memory: field.memoryLimit,
   replicas: () => field.int(1, 100),
   pods: () => field.int(1, 10000),
   revision: field.gitRevision,

@@ -121,9 +121,11 @@ export class ClusterView {
       changed = true;
       wake?.();
     };
-    // Watches start before the first look, so no change between the two goes unseen.
+    // Watches start with the first look; a change they miss in between is seen at the next
+    // resync at the latest.
     const watches = paths.map(async (path) => {
       const list = await this.kube.get<{ metadata: { resourceVersion: string } }>(path);
+      if (stop.signal.aborted) return;
       await this.kube.watch(path, list.metadata.resourceVersion, onChange, stop.signal);
     });
     const watching = Promise.allSettled(watches);
@@ -162,6 +164,7 @@ export class ClusterView {
    */
   watchImagePulls(
     color: Color,
+    digest: string,
     graceMs: number,
     onStuck: (problem: string) => void,
   ): { failing(): string | undefined; stop(): Promise<void> } {
@@ -174,25 +177,32 @@ export class ClusterView {
     const timers = new Map<string, NodeJS.Timeout>();
     let reported = false;
     const look = (pod: PodLike, deleted = false) => {
+      if (stop.signal.aborted) return;
       const name = pod.metadata.name;
-      const failure = deleted ? undefined : imagePullFailure(pod);
+      // Only the released digest counts: an old pod of the color failing on its own image
+      // is what this release may be here to repair.
+      const failure = deleted ? undefined : imagePullFailure(pod, digest);
       if (failure) failing.set(name, failure);
       else failing.delete(name);
       if (!failure) {
         clearTimeout(timers.get(name));
         timers.delete(name);
       } else if (!timers.has(name)) {
-        timers.set(
-          name,
-          setTimeout(() => {
-            const still = failing.get(name);
-            if (still && !reported && !stop.signal.aborted) {
-              reported = true;
-              onStuck(still);
-            }
-          }, graceMs),
-        );
+        const timer = setTimeout(() => {
+          const still = failing.get(name);
+          if (still && !reported && !stop.signal.aborted) {
+            reported = true;
+            onStuck(still);
+          }
+        }, graceMs);
+        timer.unref(); // never what keeps the CLI from exiting
+        timers.set(name, timer);
       }
+    };
+    const forget = () => {
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+      failing.clear();
     };
     const watching = (async () => {
       const list = await this.kube.get<{
@@ -200,6 +210,7 @@ export class ClusterView {
         items: PodLike[];
       }>(path);
       for (const pod of list.items) look(pod);
+      if (stop.signal.aborted) return;
       await this.kube.watch<PodLike>(
         path,
         list.metadata.resourceVersion,
@@ -208,12 +219,16 @@ export class ClusterView {
         },
         stop.signal,
       );
-    })().catch(() => undefined); // without the watch the rollout timeout still bounds the up
+    })()
+      .catch(() => undefined)
+      // A watch that ended early sees no recovery: nothing it knew may cancel the up later.
+      // Without it the rollout timeout still bounds the up.
+      .finally(forget);
     return {
       failing: () => failing.values().next().value,
       stop: async () => {
         stop.abort();
-        for (const timer of timers.values()) clearTimeout(timer);
+        forget();
         await watching;
       },
     };

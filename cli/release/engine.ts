@@ -54,8 +54,8 @@ const UNHEALTHY = "Refreshed resource is in an unhealthy state";
  * Splits a refreshing preview into drift (the cluster differs from the file) and health: a
  * Deployment whose pod was just evicted or deleted is refreshed as "unhealthy", and the engine
  * plans an update with no property diffs to await it again. That is not drift — the file still
- * says exactly what runs — so a release does not fail on it; any step with a diff, or one the
- * provider did not call unhealthy, is drift.
+ * says exactly what runs — so a release does not fail on it; any other type, any step with a
+ * diff, or one the provider did not call unhealthy, is drift.
  */
 export function classifyPreview(
   steps: readonly PreviewStep[],
@@ -63,7 +63,10 @@ export function classifyPreview(
 ): { drift: PreviewStep[]; unhealthy: PreviewStep[] } {
   const changing = steps.filter((step) => CHANGING_OPS.has(step.op));
   const healthOnly = (step: PreviewStep) =>
-    step.op === "update" && step.diffs.length === 0 && unhealthyUrns.has(step.urn);
+    step.type === "kubernetes:apps/v1:Deployment" &&
+    step.op === "update" &&
+    step.diffs.length === 0 &&
+    unhealthyUrns.has(step.urn);
   return {
     drift: changing.filter((step) => !healthOnly(step)),
     unhealthy: changing.filter(healthOnly),
@@ -155,6 +158,9 @@ export class AutomationEngine implements StackEngine {
   async up(phase: string, cancel?: AbortSignal): Promise<void> {
     const stack = await this.select();
     const started = Date.now();
+    // The engine only hears an abort that comes after it started.
+    if (cancel?.aborted)
+      throw new EngineError(phase, `pulumi up (${phase}) was cancelled before it started`);
     let output = "";
     try {
       const result = await stack.up({
@@ -185,7 +191,8 @@ export class AutomationEngine implements StackEngine {
     const onEvent = (event: EngineEvent) => {
       const meta = event.resourcePreEvent?.metadata;
       if (meta) {
-        steps.push({ op: meta.op, type: meta.type, urn: meta.urn, diffs: meta.diffs ?? [] });
+        const diffs = new Set([...(meta.diffs ?? []), ...Object.keys(meta.detailedDiff ?? {})]);
+        steps.push({ op: meta.op, type: meta.type, urn: meta.urn, diffs: [...diffs] });
       }
       const diagnostic = event.diagnosticEvent;
       if (diagnostic?.urn && diagnostic.message.includes(UNHEALTHY))

@@ -138,6 +138,7 @@ export class ReleaseFlow {
       let pullFailure: string | undefined;
       const pulls = session.view.watchImagePulls(
         target,
+        image.digest,
         this.deps.imagePullGraceMs ?? IMAGE_PULL_GRACE_MS,
         (problem) => {
           pullFailure = problem;
@@ -150,18 +151,18 @@ export class ReleaseFlow {
           session,
           "deploy-idle",
           `release(${serviceName}): deploy ${image.digest.slice(0, 19)} to ${target}`,
-          async (cause) => {
-            // A pull failure, even one still inside its grace (the rollout timeout may come
-            // first), is the reason to report: the engine's own words add nothing to it.
-            const failure = pullFailure ?? pulls.failing();
-            await pulls.stop();
-            return this.restoreIdle(
-              session,
-              record,
-              `phase 1 (deploy the idle color) failed:\n${failure ?? cause}`,
-            );
+          (cause) =>
+            this.restoreIdle(session, record, `phase 1 (deploy the idle color) failed:\n${cause}`),
+          {
+            cancel: cancel.signal,
+            // The watch ends with the up. When the up failed, a pull failure seen so far (even
+            // one inside its grace: the rollout timeout may come first) leads the reason.
+            settled: async (failed) => {
+              const failure = pullFailure ?? pulls.failing();
+              await pulls.stop();
+              return failed ? failure : undefined;
+            },
           },
-          cancel.signal,
         );
       } finally {
         await pulls.stop();
@@ -517,11 +518,28 @@ export class ReleaseFlow {
     phase: string,
     commitMessage: string,
     onFailure?: (cause: string) => Promise<never>,
-    cancel?: AbortSignal,
+    up: {
+      cancel?: AbortSignal;
+      /** Runs once the up has ended; returns a reason to put before the engine's own words. */
+      settled?: (failed: boolean) => Promise<string | undefined>;
+    } = {},
   ): Promise<void> {
     this.save(session, commitMessage);
     try {
-      await this.deps.engine.up(phase, cancel);
+      let failed = false;
+      let upError: unknown;
+      try {
+        await this.deps.engine.up(phase, up.cancel);
+      } catch (error) {
+        failed = true;
+        upError = error;
+      }
+      const reason = await up.settled?.(failed);
+      if (failed) {
+        throw reason && upError instanceof EngineError
+          ? new EngineError(upError.phase, `${reason}\n${upError.message}`)
+          : upError;
+      }
       await this.deps.engine.expectNoChanges(phase);
     } catch (error) {
       if (error instanceof EngineError && onFailure) await onFailure(error.message);

@@ -51,9 +51,10 @@ export const IMAGE_PULL_FAILURES: readonly string[] = [
 
 /**
  * The image-pull failure a pod is in, as one line naming the pod, the image and the kubelet's
- * reason and message; undefined when none of its containers is waiting on its image.
+ * reason and message; undefined when none of its containers is waiting on its image (on the
+ * image of `digest`, when given).
  */
-export function imagePullFailure(pod: PodLike): string | undefined {
+export function imagePullFailure(pod: PodLike, digest?: string): string | undefined {
   const statuses = [
     ...(pod.status?.initContainerStatuses ?? []),
     ...(pod.status?.containerStatuses ?? []),
@@ -63,6 +64,7 @@ export function imagePullFailure(pod: PodLike): string | undefined {
     if (!waiting?.reason || !IMAGE_PULL_FAILURES.includes(waiting.reason)) continue;
     const image =
       pod.spec?.containers?.find((c) => c.name === status.name)?.image ?? status.image ?? "?";
+    if (digest && !image.endsWith(`@${digest}`)) continue;
     const message = (waiting.message ?? "").split("\n")[0].trim();
     return `pod ${pod.metadata.name} cannot pull ${image}: ${waiting.reason}${message ? `: ${message}` : ""}`;
   }

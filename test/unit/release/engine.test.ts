@@ -99,6 +99,13 @@ describe("classifyPreview: drift versus a refreshed resource's health", () => {
       [],
     ],
     [
+      "another type, even called unhealthy → drift",
+      [{ ...step("update", "web-live"), type: "kubernetes:core/v1:Service" }],
+      ["web-live"],
+      ["update web-live"],
+      [],
+    ],
+    [
       "creates and deletes → drift",
       [step("create", "web-canary"), step("delete", "web-old")],
       [],

@@ -65,6 +65,8 @@ class FakeApi {
   /** Paths watched so far, and the callbacks of the watches still open. */
   readonly watched: string[] = [];
   private readonly watchers = new Set<(object: unknown) => void>();
+  /** The image green's pods run (the release's digest once phase 1 rolled them). */
+  greenImage = B;
   /** Pods whose container waits on an image it cannot pull. */
   readonly pullFailing = new Set<string>();
   /** Tells every open watch that every pod changed. */
@@ -89,7 +91,7 @@ class FakeApi {
     return ["blue", "green"].flatMap((color) =>
       [1, 2].map((i) => {
         const name = `web-${color}-${i}`;
-        const image = color === "green" ? B : A;
+        const image = color === "green" ? this.greenImage : A;
         const waiting = this.pullFailing.has(name)
           ? {
               reason: "ErrImagePull",
@@ -167,12 +169,14 @@ class FakeApi {
         watched.push(p);
         const notify = (object: unknown) => onEvent({ type: "MODIFIED", object });
         watchers.add(notify);
-        return new Promise<void>((resolve) =>
-          signal.addEventListener("abort", () => {
+        return new Promise<void>((resolve) => {
+          const end = () => {
             watchers.delete(notify);
             resolve();
-          }),
-        );
+          };
+          if (signal.aborted) end();
+          else signal.addEventListener("abort", end);
+        });
       },
       async delete(p: string) {
         objects.delete(p);
@@ -192,7 +196,7 @@ class FakeEngine implements StackEngine {
     this.ups.push(phase);
     this.applied?.();
   }
-  async expectNoChanges() {}
+  async expectNoChanges(_phase?: string) {}
   async plannedSteps(): Promise<PlannedStep[]> {
     if (this.planError) throw this.planError;
     return [
@@ -463,6 +467,57 @@ describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake
       `phase 1 (deploy the idle color) failed:\npod web-green-2 cannot pull ${B}: ErrImagePull: failed to pull and unpack image "${B}": not found`,
     );
     expect(engine.ups).toEqual(["deploy-idle", "restore the idle color"]);
+  });
+
+  it("ignores an old pod of the color failing on another image (the release may be its repair)", async () => {
+    const cluster = api;
+    cluster.greenImage = A;
+    let cancelledBy: string | undefined;
+    engine.up = async (phase: string, cancel?: AbortSignal) => {
+      engine.ups.push(phase);
+      engine.applied?.();
+      cancel?.addEventListener("abort", () => (cancelledBy = phase));
+      if (phase !== "deploy-idle") return;
+      cluster.pullFailing.add("web-green-1");
+      cluster.change();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      cluster.pullFailing.clear();
+    };
+    expect(
+      await flow({ imagePullGraceMs: 20 }).release("web", {
+        image: B,
+        autoPromote: true,
+        pullRequest: false,
+      }),
+    ).toBe(0);
+    expect(cancelledBy).toBeUndefined();
+  });
+
+  it("reports drift found after a good up in the engine's words, not a pull failure", async () => {
+    const cluster = api;
+    engine.up = async (phase: string) => {
+      engine.ups.push(phase);
+      engine.applied?.();
+      if (phase !== "deploy-idle") return;
+      cluster.pullFailing.add("web-green-1");
+      cluster.change();
+    };
+    engine.expectNoChanges = async (phase: string) => {
+      if (phase === "deploy-idle")
+        throw new EngineError(
+          phase,
+          "pulumi preview --refresh --expect-no-changes after deploy-idle found changes: update web-pdb (spec)",
+        );
+    };
+    await expect(
+      flow({ imagePullGraceMs: 60_000 }).release("web", {
+        image: B,
+        autoPromote: true,
+        pullRequest: false,
+      }),
+    ).rejects.toThrow(
+      "phase 1 (deploy the idle color) failed:\npulumi preview --refresh --expect-no-changes after deploy-idle found changes: update web-pdb (spec)",
+    );
   });
 
   it("keeps waiting when the pull recovers inside the grace (negative control)", async () => {

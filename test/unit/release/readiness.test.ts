@@ -190,6 +190,14 @@ describe("imagePullFailure", () => {
     expect(imagePullFailure(pod(waiting, init))).toBe(want);
   });
 
+  it("counts only the given digest's containers when asked", () => {
+    const failing = pod({ reason: "ErrImagePull", message: NOT_FOUND });
+    expect(imagePullFailure(failing, `sha256:${"2".repeat(64)}`)).toMatch(
+      /^pod web-green-7d9-x2 cannot pull/,
+    );
+    expect(imagePullFailure(failing, `sha256:${"3".repeat(64)}`)).toBeUndefined();
+  });
+
   it("is undefined for a pod without statuses yet", () => {
     expect(imagePullFailure({ metadata: { name: "p", uid: "u" } })).toBeUndefined();
   });
