@@ -20,6 +20,7 @@ import {
   CACHE,
   ROOT,
   TestCluster,
+  gitIn,
   pulumiEnv,
   requireBuiltProgram,
   sh,
@@ -88,11 +89,7 @@ async function secretFiles(name: string, dir: string) {
   }
 }
 
-function git(...args: string[]) {
-  const result = spawnSync("git", ["-C", app, ...args], { encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`git ${args.join(" ")}: ${result.stderr}`);
-  return result.stdout.trim();
-}
+const git = (...args: string[]) => gitIn(app, ...args);
 
 /** `slipway build` from the built CLI, as a user runs it; KUBECONFIG unset (the stack's is used). */
 function slipwayBuild(...extra: string[]) {

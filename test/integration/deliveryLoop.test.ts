@@ -26,6 +26,7 @@ import {
   CACHE,
   ROOT,
   TestCluster,
+  gitIn,
   pulumiEnv,
   requireBuiltProgram,
   sh,
@@ -91,11 +92,7 @@ function portForward(namespace: string, target: string, remotePort: number): Pro
   });
 }
 
-function git(...args: string[]) {
-  const result = spawnSync("git", ["-C", app, ...args], { encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`git ${args.join(" ")}: ${result.stderr}`);
-  return result.stdout.trim();
-}
+const git = (...args: string[]) => gitIn(app, ...args);
 
 /**
  * `slipway build` from the built CLI, as a user runs it from this host: KUBECONFIG unset (the

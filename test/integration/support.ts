@@ -2,7 +2,7 @@
  * Shared plumbing for integration tests: the pinned tools from the cache, an embedded cluster of
  * the tests' own (never the user's), and a Pulumi file backend in a temporary directory.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -103,6 +103,13 @@ export function pulumiEnv(backendDir: string, kubeconfig: string): Record<string
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
     KUBECONFIG: kubeconfig,
   };
+}
+
+/** Runs git in `dir` and returns its trimmed stdout; fails with git's stderr. */
+export function gitIn(dir: string, ...args: string[]): string {
+  const result = spawnSync("git", ["-C", dir, ...args], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`git ${args.join(" ")}: ${result.stderr}`);
+  return result.stdout.trim();
 }
 
 export function tempDir(prefix: string): string {

@@ -408,31 +408,38 @@ describe("ReleaseFlow waits for the idle color to turn ready (fake engine and AP
 });
 
 describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake engine and API)", () => {
-  /** An up that, like a Deployment's rollout await, only ends when it is cancelled. */
-  function hangingUp(cluster: FakeApi): string[] {
-    const cancelled: string[] = [];
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** Every up applies the file; phase 1's also runs `deployIdle` against the fake cluster. */
+  function onDeployIdle(deployIdle: (cluster: FakeApi, cancel?: AbortSignal) => Promise<void>) {
+    const cluster = api;
     engine.up = async (phase: string, cancel?: AbortSignal) => {
       engine.ups.push(phase);
       engine.applied?.();
-      if (phase !== "deploy-idle") return;
-      // The pod reports its pull failure once the watch is open, as a real one would later.
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      cluster.pullFailing.add("web-green-1");
-      cluster.change();
-      await new Promise<void>((resolve) => cancel?.addEventListener("abort", () => resolve()));
-      cancelled.push(phase);
-      throw new EngineError(phase, "pulumi up (deploy-idle) failed after 1 s:\nerror: canceled");
+      if (phase === "deploy-idle") await deployIdle(cluster, cancel);
     };
-    return cancelled;
   }
+  /** The pod reports a pull failure once the watch is open, as a real one would later. */
+  async function failPull(cluster: FakeApi, pod: string) {
+    await pause(10);
+    cluster.pullFailing.add(pod);
+    cluster.change();
+  }
+  const releaseB = (imagePullGraceMs: number) =>
+    flow({ imagePullGraceMs }).release("web", { image: B, autoPromote: true, pullRequest: false });
 
   it("cancels phase 1's up once a pod still cannot pull after the grace, restores the idle color and names the pull error", async () => {
-    const cancelled = hangingUp(api);
-    const failed = flow({ imagePullGraceMs: 20 }).release("web", {
-      image: B,
-      autoPromote: true,
-      pullRequest: false,
+    // Like a Deployment's rollout await, phase 1's up only ends when it is cancelled.
+    const cancelled: string[] = [];
+    onDeployIdle(async (cluster, cancel) => {
+      await failPull(cluster, "web-green-1");
+      await new Promise<void>((resolve) => cancel?.addEventListener("abort", () => resolve()));
+      cancelled.push("deploy-idle");
+      throw new EngineError(
+        "deploy-idle",
+        "pulumi up (deploy-idle) failed after 1 s:\nerror: canceled",
+      );
     });
+    const failed = releaseB(20);
     await expect(failed).rejects.toMatchObject({ exitCode: 1 });
     await expect(failed).rejects.toThrow(
       `release of web failed; live traffic stayed on blue and green was restored.\nphase 1 (deploy the idle color) failed:\npod web-green-1 cannot pull ${B}: ErrImagePull: failed to pull and unpack image "${B}": not found`,
@@ -446,104 +453,57 @@ describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake
   });
 
   it("names the pull failure when the rollout timeout ends the up inside the grace", async () => {
-    const cluster = api;
-    engine.up = async (phase: string) => {
-      engine.ups.push(phase);
-      engine.applied?.();
-      if (phase !== "deploy-idle") return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      cluster.pullFailing.add("web-green-2");
-      cluster.change();
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      throw new EngineError(phase, "pulumi up (deploy-idle) failed after 30 s:\nOutputs: …");
-    };
-    await expect(
-      flow({ imagePullGraceMs: 60_000 }).release("web", {
-        image: B,
-        autoPromote: true,
-        pullRequest: false,
-      }),
-    ).rejects.toThrow(
+    onDeployIdle(async (cluster) => {
+      await failPull(cluster, "web-green-2");
+      await pause(10);
+      throw new EngineError(
+        "deploy-idle",
+        "pulumi up (deploy-idle) failed after 30 s:\nOutputs: …",
+      );
+    });
+    await expect(releaseB(60_000)).rejects.toThrow(
       `phase 1 (deploy the idle color) failed:\npod web-green-2 cannot pull ${B}: ErrImagePull: failed to pull and unpack image "${B}": not found`,
     );
     expect(engine.ups).toEqual(["deploy-idle", "restore the idle color"]);
   });
 
   it("ignores an old pod of the color failing on another image (the release may be its repair)", async () => {
-    const cluster = api;
-    cluster.greenImage = A;
-    let cancelledBy: string | undefined;
-    engine.up = async (phase: string, cancel?: AbortSignal) => {
-      engine.ups.push(phase);
-      engine.applied?.();
-      cancel?.addEventListener("abort", () => (cancelledBy = phase));
-      if (phase !== "deploy-idle") return;
-      cluster.pullFailing.add("web-green-1");
-      cluster.change();
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    api.greenImage = A;
+    let cancelled = false;
+    onDeployIdle(async (cluster, cancel) => {
+      cancel?.addEventListener("abort", () => (cancelled = true));
+      await failPull(cluster, "web-green-1");
+      await pause(100);
       cluster.pullFailing.clear();
-    };
-    expect(
-      await flow({ imagePullGraceMs: 20 }).release("web", {
-        image: B,
-        autoPromote: true,
-        pullRequest: false,
-      }),
-    ).toBe(0);
-    expect(cancelledBy).toBeUndefined();
+    });
+    expect(await releaseB(20)).toBe(0);
+    expect(cancelled).toBe(false);
   });
 
   it("reports drift found after a good up in the engine's words, not a pull failure", async () => {
-    const cluster = api;
-    engine.up = async (phase: string) => {
-      engine.ups.push(phase);
-      engine.applied?.();
-      if (phase !== "deploy-idle") return;
-      cluster.pullFailing.add("web-green-1");
-      cluster.change();
-    };
+    onDeployIdle((cluster) => failPull(cluster, "web-green-1"));
+    const drift =
+      "pulumi preview --refresh --expect-no-changes after deploy-idle found changes: update web-pdb (spec)";
     engine.expectNoChanges = async (phase: string) => {
-      if (phase === "deploy-idle")
-        throw new EngineError(
-          phase,
-          "pulumi preview --refresh --expect-no-changes after deploy-idle found changes: update web-pdb (spec)",
-        );
+      if (phase === "deploy-idle") throw new EngineError(phase, drift);
     };
-    await expect(
-      flow({ imagePullGraceMs: 60_000 }).release("web", {
-        image: B,
-        autoPromote: true,
-        pullRequest: false,
-      }),
-    ).rejects.toThrow(
-      "phase 1 (deploy the idle color) failed:\npulumi preview --refresh --expect-no-changes after deploy-idle found changes: update web-pdb (spec)",
+    await expect(releaseB(60_000)).rejects.toThrow(
+      `phase 1 (deploy the idle color) failed:\n${drift}`,
     );
   });
 
   it("keeps waiting when the pull recovers inside the grace (negative control)", async () => {
-    const cluster = api;
-    let cancelledBy: string | undefined;
-    engine.up = async (phase: string, cancel?: AbortSignal) => {
-      engine.ups.push(phase);
-      engine.applied?.();
-      cancel?.addEventListener("abort", () => (cancelledBy = phase));
-      if (phase !== "deploy-idle") return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      cluster.pullFailing.add("web-green-1");
-      cluster.change();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    let cancelled = false;
+    onDeployIdle(async (cluster, cancel) => {
+      cancel?.addEventListener("abort", () => (cancelled = true));
+      await failPull(cluster, "web-green-1");
+      await pause(5);
       cluster.pullFailing.clear();
       cluster.change();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    };
-    expect(
-      await flow({ imagePullGraceMs: 50 }).release("web", {
-        image: B,
-        autoPromote: true,
-        pullRequest: false,
-      }),
-    ).toBe(0);
-    expect(cancelledBy).toBeUndefined();
+      await pause(100);
+    });
+    expect(await releaseB(50)).toBe(0);
+    expect(cancelled).toBe(false);
     expect(file()).toContain("activeColor: green");
   });
 });
