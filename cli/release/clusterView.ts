@@ -76,7 +76,11 @@ export class ClusterView {
     if (!deployment)
       return [`Deployment ${names.deployment(color)} does not exist in ${this.namespace}`];
     const problems = deploymentProblems(deployment);
-    const pods = (await this.pods()).filter((p) => p.metadata.labels?.[COLOR_LABEL] === color);
+    // A pod being deleted (scaled down, evicted) is leaving: the Deployment's counts and the
+    // Service's endpoints say whether enough others serve.
+    const pods = (await this.pods()).filter(
+      (p) => p.metadata.labels?.[COLOR_LABEL] === color && !p.metadata.deletionTimestamp,
+    );
     for (const pod of pods) {
       const ready = pod.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
       if (!ready) problems.push(`pod ${pod.metadata.name} (${color}) is not Ready`);

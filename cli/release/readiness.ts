@@ -32,7 +32,13 @@ export interface ContainerStatusLike {
 }
 
 export interface PodLike {
-  metadata: { name: string; uid: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    uid: string;
+    labels?: Record<string, string>;
+    /** Set once the pod is being deleted: it is leaving, and no new connection reaches it. */
+    deletionTimestamp?: string;
+  };
   spec?: { containers?: { name: string; image: string }[] };
   status?: {
     conditions?: { type: string; status: string }[];
@@ -105,6 +111,7 @@ export interface EndpointView {
   readonly pod: string;
   readonly color: string | undefined;
   readonly ready: boolean;
+  readonly terminating: boolean;
 }
 
 export function endpointViews(
@@ -120,6 +127,7 @@ export function endpointViews(
         color: podColors.get(pod),
         // An unset ready condition means ready (discovery.k8s.io/v1 semantics).
         ready: endpoint.conditions?.ready !== false,
+        terminating: endpoint.conditions?.terminating === true,
       };
     }),
   );
@@ -145,6 +153,9 @@ export function serviceEndpointProblems(
 ): string[] {
   const problems: string[] = [];
   for (const view of views) {
+    // A terminating endpoint (a pod scaled down or deleted) takes no new connection: it is
+    // leaving, not a sign the color cannot serve.
+    if (view.terminating) continue;
     if (view.color !== color) {
       problems.push(
         `Service ${service} lists ${view.address} (pod ${view.pod || "unknown"}) of color ${view.color ?? "unknown"}, not ${color}`,

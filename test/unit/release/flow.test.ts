@@ -67,6 +67,8 @@ class FakeApi {
   private readonly watchers = new Set<(object: unknown) => void>();
   /** The image green's pods run (the release's digest once phase 1 rolled them). */
   greenImage = B;
+  /** Pods listed besides the four of the two colors. */
+  readonly extraPods: unknown[] = [];
   /** Pods whose container waits on an image it cannot pull. */
   readonly pullFailing = new Set<string>();
   /** Tells every open watch that every pod changed. */
@@ -88,6 +90,9 @@ class FakeApi {
     }
   }
   private pods(): unknown[] {
+    return [...this.extraPods, ...this.podsOfColors()];
+  }
+  private podsOfColors(): unknown[] {
     return ["blue", "green"].flatMap((color) =>
       [1, 2].map((i) => {
         const name = `web-${color}-${i}`;
@@ -396,6 +401,25 @@ describe("ReleaseFlow waits for the idle color to turn ready (fake engine and AP
       "pod web-green-2 (green) is not Ready",
       "Service web-preview lists 10.0.0.2 (pod web-green-2) as not ready",
       "Service web-preview has 1 ready green endpoints, want 2",
+    ]);
+  });
+
+  it("does not count a pod being deleted (a scale-down) against its color", async () => {
+    api.extraPods.push({
+      metadata: {
+        name: "web-green-old",
+        uid: "old",
+        labels: { "slipway.dev/color": "green" },
+        deletionTimestamp: "2026-11-22T06:00:00Z",
+      },
+      status: { conditions: [{ type: "Ready", status: "False" }] },
+    });
+    const view = new ClusterView(api.client(), "dev", "web");
+    expect(await view.colorProblems("green", "preview")).toEqual([]);
+    (api.extraPods[0] as { metadata: { deletionTimestamp?: string } }).metadata.deletionTimestamp =
+      undefined;
+    expect(await view.colorProblems("green", "preview")).toEqual([
+      "pod web-green-old (green) is not Ready",
     ]);
   });
 

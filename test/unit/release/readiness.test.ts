@@ -132,6 +132,45 @@ describe("Service endpoints of one color", () => {
       ],
     ],
     ["nothing listed yet", [], ["Service web-preview has 0 ready green endpoints, want 2"]],
+    [
+      "a terminating green pod (scaled down) beside two ready ones",
+      [
+        {
+          ...slice("s", [
+            ["10.0.0.1", "web-green-a", true],
+            ["10.0.0.2", "web-green-b", true],
+          ]),
+          endpoints: [
+            ...slice("s", [
+              ["10.0.0.1", "web-green-a", true],
+              ["10.0.0.2", "web-green-b", true],
+            ]).endpoints!,
+            {
+              addresses: ["10.0.0.3"],
+              conditions: { ready: false, serving: true, terminating: true },
+              targetRef: { kind: "Pod", name: "web-green-old" },
+            },
+          ],
+        },
+      ],
+      [],
+    ],
+    [
+      "terminating pods do not count toward the minimum (negative control)",
+      [
+        {
+          metadata: { name: "s" },
+          endpoints: [
+            {
+              addresses: ["10.0.0.3"],
+              conditions: { ready: false, serving: true, terminating: true },
+              targetRef: { kind: "Pod", name: "web-green-old" },
+            },
+          ],
+        },
+      ],
+      ["Service web-preview has 0 ready green endpoints, want 2"],
+    ],
   ])("%s", (_name, slices, problems) => {
     expect(
       serviceEndpointProblems("web-preview", endpointViews(slices, colors), "green", 2),
