@@ -91,7 +91,14 @@ export interface RawAnswer {
   readonly body: string;
 }
 
-export type WatchEvent<T> = { type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"; object: T };
+/** A watch event that carries the object itself. */
+export type ObjectEvent<T> = { type: "ADDED" | "MODIFIED" | "DELETED"; object: T };
+export type WatchEvent<T> =
+  | ObjectEvent<T>
+  /** Only the resourceVersion the watch has reached. */
+  | { type: "BOOKMARK"; object: { metadata: { resourceVersion: string } } }
+  /** The server's last word on a watch it ends: a Status, e.g. 410 Gone or 504 "Too large resource version". */
+  | { type: "ERROR"; object: { code?: number; reason?: string; message?: string } };
 
 export class KubeClient {
   private readonly agent: http.Agent;

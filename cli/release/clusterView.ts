@@ -1,7 +1,7 @@
 /** Reads a blue/green service's Deployments, pods and EndpointSlices through the API. */
 import { Color, blueGreenNames } from "../../components/naming";
 import { APP_NAME_LABEL, COLOR_LABEL } from "../../components/vocabulary";
-import { KubeClient } from "../kube";
+import { KubeClient, ObjectEvent } from "../kube";
 import {
   DeploymentLike,
   EndpointSliceLike,
@@ -22,6 +22,8 @@ export class ClusterView {
     readonly kube: KubeClient,
     readonly namespace: string,
     readonly service: string,
+    /** How long after a watch broke it lists again. */
+    private readonly watchRetryMs = 1_000,
   ) {}
 
   deployment(color: Color): Promise<DeploymentLike | undefined> {
@@ -31,8 +33,11 @@ export class ClusterView {
     );
   }
 
-  private get podsPath(): string {
-    const selector = encodeURIComponent(`${APP_NAME_LABEL}=${this.service}`);
+  /** The service's pods, or only `color`'s. */
+  private podsPath(color?: Color): string {
+    const labels = [`${APP_NAME_LABEL}=${this.service}`];
+    if (color) labels.push(`${COLOR_LABEL}=${color}`);
+    const selector = encodeURIComponent(labels.join(","));
     return `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`;
   }
 
@@ -42,7 +47,7 @@ export class ClusterView {
   }
 
   async pods(): Promise<PodLike[]> {
-    return (await this.kube.get<{ items: PodLike[] }>(this.podsPath)).items;
+    return (await this.kube.get<{ items: PodLike[] }>(this.podsPath())).items;
   }
 
   async slices(serviceName: string): Promise<EndpointSliceLike[]> {
@@ -114,7 +119,7 @@ export class ClusterView {
     const names = blueGreenNames(this.service);
     const deployments = encodeURIComponent(`${APP_NAME_LABEL}=${this.service}`);
     const paths = [
-      this.podsPath,
+      this.podsPath(),
       this.slicesPath(role === "live" ? names.live : names.preview),
       `/apis/apps/v1/namespaces/${this.namespace}/deployments?labelSelector=${deployments}`,
     ];
@@ -125,14 +130,19 @@ export class ClusterView {
       changed = true;
       wake?.();
     };
-    // Watches start with the first look; a change they miss in between is seen at the next
-    // resync at the latest.
-    const watches = paths.map(async (path) => {
-      const list = await this.kube.get<{ metadata: { resourceVersion: string } }>(path);
-      if (stop.signal.aborted) return;
-      await this.kube.watch(path, list.metadata.resourceVersion, onChange, stop.signal);
-    });
-    const watching = Promise.allSettled(watches);
+    // Watches start with the first look; a change they miss in between is seen at their first
+    // list, or at the next resync at the latest.
+    const watching = Promise.all(
+      paths.map((path) =>
+        listAndWatch(
+          this.kube,
+          path,
+          { list: onChange, event: onChange },
+          stop.signal,
+          this.watchRetryMs,
+        ),
+      ),
+    );
     const deadline = Date.now() + timeoutMs;
     let waited = false;
     try {
@@ -163,8 +173,9 @@ export class ClusterView {
   /**
    * Follows `color`'s pods and calls `onStuck` once, naming the pod, image and pull error, when a
    * pod still cannot pull its image `graceMs` after it first reported so: the kubelet retries with
-   * back-off, so a registry blip recovers inside the grace, a missing digest never does.
-   * `failing()` is a pull failure seen so far, grace or not.
+   * back-off, so a registry blip recovers inside the grace, a missing digest never does. Only
+   * what a list or an open watch shows counts: while the watch is broken (until the next list)
+   * nothing is reported. `failing()` is a pull failure seen so far, grace or not.
    */
   watchImagePulls(
     color: Color,
@@ -172,67 +183,65 @@ export class ClusterView {
     graceMs: number,
     onStuck: (problem: string) => void,
   ): { failing(): string | undefined; stop(): Promise<void> } {
-    const selector = encodeURIComponent(
-      `${APP_NAME_LABEL}=${this.service},${COLOR_LABEL}=${color}`,
-    );
-    const path = `/api/v1/namespaces/${this.namespace}/pods?labelSelector=${selector}`;
     const stop = new AbortController();
-    const failing = new Map<string, string>();
-    const timers = new Map<string, NodeJS.Timeout>();
+    const failing = new Map<string, { problem: string; since: number }>();
+    let current = false;
     let reported = false;
-    const look = (pod: PodLike, deleted = false) => {
-      if (stop.signal.aborted) return;
+    let timer: NodeJS.Timeout | undefined;
+    const check = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (reported || !current || stop.signal.aborted) return;
+      const now = Date.now();
+      let next = Infinity;
+      for (const { problem, since } of failing.values()) {
+        if (now - since >= graceMs) {
+          reported = true;
+          onStuck(problem);
+          return;
+        }
+        next = Math.min(next, since + graceMs);
+      }
+      if (next === Infinity) return;
+      timer = setTimeout(check, next - now);
+      timer.unref(); // never what keeps the CLI from exiting
+    };
+    const update = (pod: PodLike, deleted: boolean) => {
       const name = pod.metadata.name;
       // Only the released digest counts: an old pod of the color failing on its own image
       // is what this release may be here to repair.
-      const failure = deleted ? undefined : imagePullFailure(pod, digest);
-      if (failure) failing.set(name, failure);
-      else failing.delete(name);
-      if (!failure) {
-        clearTimeout(timers.get(name));
-        timers.delete(name);
-      } else if (!timers.has(name)) {
-        const timer = setTimeout(() => {
-          const still = failing.get(name);
-          if (still && !reported && !stop.signal.aborted) {
-            reported = true;
-            onStuck(still);
-          }
-        }, graceMs);
-        timer.unref(); // never what keeps the CLI from exiting
-        timers.set(name, timer);
-      }
+      const problem = deleted ? undefined : imagePullFailure(pod, digest);
+      if (!problem) failing.delete(name);
+      else failing.set(name, { problem, since: failing.get(name)?.since ?? Date.now() });
     };
-    const forget = () => {
-      for (const timer of timers.values()) clearTimeout(timer);
-      timers.clear();
-      failing.clear();
-    };
-    const watching = (async () => {
-      const list = await this.kube.get<{
-        metadata: { resourceVersion: string };
-        items: PodLike[];
-      }>(path);
-      for (const pod of list.items) look(pod);
-      if (stop.signal.aborted) return;
-      await this.kube.watch<PodLike>(
-        path,
-        list.metadata.resourceVersion,
-        (event) => {
-          if (event.type !== "BOOKMARK") look(event.object, event.type === "DELETED");
+    const watching = listAndWatch<PodLike>(
+      this.kube,
+      this.podsPath(color),
+      {
+        list: (pods) => {
+          const names = new Set(pods.map((p) => p.metadata.name));
+          for (const name of failing.keys()) if (!names.has(name)) failing.delete(name);
+          for (const pod of pods) update(pod, false);
+          current = true;
+          check();
         },
-        stop.signal,
-      );
-    })()
-      .catch(() => undefined)
-      // A watch that ended early sees no recovery: nothing it knew may cancel the up later.
-      // Without it the rollout timeout still bounds the up.
-      .finally(forget);
+        event: (event) => {
+          update(event.object, event.type === "DELETED");
+          check();
+        },
+        broken: () => {
+          current = false;
+          check();
+        },
+      },
+      stop.signal,
+      this.watchRetryMs,
+    );
     return {
-      failing: () => failing.values().next().value,
+      failing: () => failing.values().next().value?.problem,
       stop: async () => {
         stop.abort();
-        forget();
+        clearTimeout(timer);
         await watching;
       },
     };
@@ -241,5 +250,65 @@ export class ClusterView {
   /** Pod uids of the service, to prove a switch created or deleted none. */
   async podUids(): Promise<string[]> {
     return (await this.pods()).map((p) => p.metadata.uid).sort();
+  }
+}
+
+/**
+ * Lists `path`, then follows it from the list's resourceVersion until `signal` aborts, the way
+ * client-go's reflector does: when the server ends the watch (its own timeout, or an ERROR event
+ * such as 504 "Too large resource version" from a watch cache that lags a fresh list, or 410
+ * Gone) or a request fails, `broken` is called and, `retryMs` later, a new list starts over, so a
+ * caller's picture is never stale for longer than that. Resolves once `signal` aborts; never
+ * rejects.
+ */
+export async function listAndWatch<T>(
+  kube: KubeClient,
+  path: string,
+  on: {
+    list(items: T[]): void;
+    event(event: ObjectEvent<T>): void;
+    broken?(why: string): void;
+  },
+  signal: AbortSignal,
+  retryMs = 1_000,
+): Promise<void> {
+  while (!signal.aborted) {
+    // One watch at a time, ended by the caller's signal or by the server's ERROR event.
+    const thisWatch = new AbortController();
+    const end = () => thisWatch.abort();
+    signal.addEventListener("abort", end, { once: true });
+    let why = "the watch ended";
+    try {
+      const list = await kube.get<{ metadata: { resourceVersion: string }; items: T[] }>(path);
+      if (signal.aborted) break;
+      on.list(list.items);
+      await kube.watch<T>(
+        path,
+        list.metadata.resourceVersion,
+        (event) => {
+          if (thisWatch.signal.aborted) return;
+          if (event.type === "ERROR") {
+            why = `the watch ended with ${event.object.code ?? "?"} ${event.object.message ?? ""}`;
+            thisWatch.abort();
+          } else if (event.type !== "BOOKMARK") on.event(event);
+        },
+        thisWatch.signal,
+      );
+    } catch (error) {
+      why = `the watch failed: ${(error as Error).message}`;
+    } finally {
+      signal.removeEventListener("abort", end);
+    }
+    if (signal.aborted) break;
+    on.broken?.(why.trim());
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, retryMs);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 }

@@ -3,7 +3,7 @@
  * it records how many endpoints are ready and of which colors. A "gap" is an event after which
  * the Service lists no ready endpoint: the moment a user's request would fail.
  */
-import { KubeClient, WatchEvent } from "../../cli/kube";
+import { KubeClient, ObjectEvent } from "../../cli/kube";
 import { EndpointSliceLike, readyEndpointCount } from "../../cli/release/readiness";
 
 /**
@@ -15,13 +15,26 @@ function follow<T>(
   kube: KubeClient,
   path: string,
   resourceVersion: string,
-  onEvent: (event: WatchEvent<T>) => void,
+  onEvent: (event: ObjectEvent<T>) => void,
   signal: AbortSignal,
 ): Promise<string | undefined> {
-  return kube.watch<T>(path, resourceVersion, onEvent, signal).then(
-    () => (signal.aborted ? undefined : "the watch ended before stop()"),
-    (error: Error) => `the watch failed: ${error.message}`,
-  );
+  let ended: string | undefined;
+  return kube
+    .watch<T>(
+      path,
+      resourceVersion,
+      (event) => {
+        // The server's ERROR (410 Gone, 504 too large resource version) ends the stream.
+        if (event.type === "ERROR")
+          ended ??= `the watch ended with ${event.object.code ?? "?"} ${event.object.message ?? ""}`;
+        else if (event.type !== "BOOKMARK") onEvent(event);
+      },
+      signal,
+    )
+    .then(
+      () => ended ?? (signal.aborted ? undefined : "the watch ended before stop()"),
+      (error: Error) => `the watch failed: ${error.message}`,
+    );
 }
 
 export interface EndpointState {
@@ -65,11 +78,11 @@ export class EndpointWatcher {
     }>(this.path);
     for (const slice of list.items) this.slices.set(slice.metadata.name, slice);
     this.record("LIST");
-    this.done = follow(
+    this.done = follow<EndpointSliceLike>(
       this.kube,
       this.path,
       list.metadata.resourceVersion,
-      (event: WatchEvent<EndpointSliceLike>) => this.apply(event),
+      (event) => this.apply(event),
       this.abort.signal,
     ).then((broken) => void (this.broken = broken));
     return this;
@@ -120,8 +133,7 @@ export class EndpointWatcher {
     return performance.now() - this.origin;
   }
 
-  private apply(event: WatchEvent<EndpointSliceLike>): void {
-    if (event.type === "BOOKMARK") return;
+  private apply(event: ObjectEvent<EndpointSliceLike>): void {
     if (event.type === "DELETED") this.slices.delete(event.object.metadata.name);
     else this.slices.set(event.object.metadata.name, event.object);
     this.record(event.type);
@@ -169,13 +181,11 @@ export class ObjectWatcher<T extends { metadata: { name: string } }> {
     const path = `${this.collectionPath}?fieldSelector=${selector}`;
     const list = await this.kube.get<{ metadata: { resourceVersion: string }; items: T[] }>(path);
     for (const object of list.items) this.push("LIST", object);
-    this.done = follow(
+    this.done = follow<T>(
       this.kube,
       path,
       list.metadata.resourceVersion,
-      (event: WatchEvent<T>) => {
-        if (event.type !== "BOOKMARK") this.push(event.type, event.object);
-      },
+      (event) => this.push(event.type, event.object),
       this.abort.signal,
     ).then((broken) => void (this.broken = broken));
     return this;
