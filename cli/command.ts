@@ -19,3 +19,16 @@ export const processIo: Io = {
   out: (line) => process.stdout.write(line + "\n"),
   err: (line) => process.stderr.write(line + "\n"),
 };
+
+/**
+ * A slipway command line to suggest, complete so it can be pasted as is:
+ * `slipway abort web --stack dev`.
+ */
+export function commandLine(
+  command: string,
+  service: string,
+  stack: string,
+  ...more: string[]
+): string {
+  return ["slipway", command, service, "--stack", stack, ...more].join(" ");
+}

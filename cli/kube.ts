@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as https from "node:https";
 import * as http from "node:http";
 import { parse as parseYaml } from "yaml";
+import { CliError } from "./errors";
 
 export interface KubeTarget {
   readonly server: string;
@@ -181,7 +182,7 @@ export class KubeClient {
         });
         res.on("error", reject);
       });
-      req.on("error", reject);
+      req.on("error", (error) => reject(unreachable(this.target.server, error)));
       req.end(body === undefined ? undefined : JSON.stringify(body));
     });
   }
@@ -296,4 +297,27 @@ export class KubeClient {
     const mod = url.protocol === "https:" ? https : http;
     return mod.request(url, { method, headers, agent: this.agent }, onResponse);
   }
+}
+
+/** Network errors that mean nothing answers at the server's address. */
+const UNREACHABLE_CODES = ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"];
+
+/** The cluster's API server does not answer: one line naming it, never a socket trace. */
+export class ClusterUnreachableError extends CliError {
+  constructor(
+    readonly server: string,
+    readonly code: string,
+  ) {
+    super(
+      `cannot reach the cluster's API server at ${server} (${code}): is the cluster up (make up), and is it the server the kubeconfig names?`,
+      1,
+    );
+    this.name = "ClusterUnreachableError";
+  }
+}
+
+function unreachable(server: string, error: Error & { code?: string }): Error {
+  return error.code && UNREACHABLE_CODES.includes(error.code)
+    ? new ClusterUnreachableError(server, error.code)
+    : error;
 }

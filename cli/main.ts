@@ -2,6 +2,7 @@
 // The `slipway` command: a thin dispatcher over cli/commands.
 import { Command, Io, processIo } from "./command";
 import { COMMANDS } from "./commands";
+import { didYouMean } from "../components/problems";
 import { CliError } from "./errors";
 
 export function helpText(commands: readonly Command[]): string {
@@ -11,8 +12,24 @@ export function helpText(commands: readonly Command[]): string {
     "",
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
-    "slipway help <command> shows a command's options.",
+    "slipway help <command> (or slipway <command> --help) shows a command's options.",
   ].join("\n");
+}
+
+/** What `slipway <command> --help` prints. */
+export function commandHelp(command: Command): string {
+  return `usage: slipway ${command.name} ${command.usage}\n\n${command.summary}`;
+}
+
+/** `--help` or `-h` among a command's arguments (not after "--", where it is an argument). */
+function asksForHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === "--help" || a === "-h");
+}
+
+function unknownCommand(name: string, commands: readonly Command[]): string {
+  const names = commands.map((c) => c.name);
+  return `unknown command ${JSON.stringify(name)}${didYouMean(name, names)} (commands: ${names.join(", ")})`;
 }
 
 export async function runCli(
@@ -22,20 +39,26 @@ export async function runCli(
 ): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    if (rest[0] === undefined) {
+      io.out(helpText(commands));
+      return 0;
+    }
     const topic = commands.find((c) => c.name === rest[0]);
-    io.out(
-      topic
-        ? `usage: slipway ${topic.name} ${topic.usage}\n\n${topic.summary}`
-        : helpText(commands),
-    );
+    if (!topic) {
+      io.err(`slipway help: ${unknownCommand(rest[0], commands)}`);
+      return 2;
+    }
+    io.out(commandHelp(topic));
     return 0;
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    io.err(
-      `slipway: unknown command ${JSON.stringify(name)}; commands are ${commands.map((c) => c.name).join(", ")}`,
-    );
+    io.err(`slipway: ${unknownCommand(name, commands)}`);
     return 2;
+  }
+  if (asksForHelp(rest)) {
+    io.out(commandHelp(command));
+    return 0;
   }
   try {
     return await command.run(rest, io);
@@ -48,7 +71,20 @@ export async function runCli(
   }
 }
 
+/**
+ * A reader that went away (`slipway status web | head -1`) is not an error: end quietly with
+ * the exit code so far, as the standard tools do.
+ */
+export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+  });
+}
+
 if (require.main === module) {
+  endQuietlyOnClosedPipe(process.stdout);
+  endQuietlyOnClosedPipe(process.stderr);
   runCli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

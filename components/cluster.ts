@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { parseComponentArgs } from "./problems";
+import { ConfigProblem, parseComponentArgs } from "./problems";
 import * as field from "./schema";
 import { TYPE_TOKENS } from "./vocabulary";
 
@@ -41,12 +41,10 @@ export const clusterSchema = z.discriminatedUnion(
         .text('must be an AWS region such as "eu-west-1"', (v) => /^[a-z]{2}(-[a-z]+)+-\d$/.test(v))
         .meta({ description: "AWS region, e.g. eu-west-1." }),
       version: field
-        .text('must be a Kubernetes minor version such as "1.34"', (v) => /^1\.\d{2}$/.test(v))
-        .meta({ description: 'Kubernetes minor version, e.g. "1.34".' }),
+        .kubernetesVersion()
+        .meta({ description: 'Kubernetes minor version, quoted, e.g. "1.34".' }),
       vpcCidr: field
-        .text('must be an IPv4 CIDR such as "10.0.0.0/16"', (v) =>
-          /^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/.test(v),
-        )
+        .cidr({ min: 16, max: 24 })
         .default("10.0.0.0/16")
         .meta({ description: "VPC CIDR: a private and a public /20 per zone are carved from it." }),
       availabilityZones: field
@@ -57,10 +55,10 @@ export const clusterSchema = z.discriminatedUnion(
         .boolean()
         .default(false)
         .meta({ description: "Public API endpoint. Default: private to the VPC." }),
-      publicAccessCidrs: z
-        .array(z.string())
-        .default([])
-        .meta({ description: "CIDRs allowed to the public endpoint when it is on." }),
+      publicAccessCidrs: z.array(field.cidr()).default([]).meta({
+        description:
+          "CIDRs allowed to the public endpoint; at least one when it is on (EKS opens an empty list to 0.0.0.0/0).",
+      }),
       logTypes: z
         .array(field.oneOf(EKS_LOG_TYPES))
         .default([...EKS_LOG_TYPES])
@@ -92,6 +90,35 @@ export const clusterSchema = z.discriminatedUnion(
 );
 
 export type ClusterConfig = z.output<typeof clusterSchema>;
+
+/** What the schema cannot see field by field: a public endpoint's allow-list, node group sizes. */
+export function clusterProblems(config: ClusterConfig): ConfigProblem[] {
+  if (config.kind !== "eks") return [];
+  const problems: ConfigProblem[] = [];
+  if (config.endpointPublicAccess && config.publicAccessCidrs.length === 0) {
+    problems.push({
+      path: ["publicAccessCidrs"],
+      value: config.publicAccessCidrs,
+      message:
+        'must list at least one CIDR when endpointPublicAccess is true: EKS opens an empty list to 0.0.0.0/0 (e.g. ["203.0.113.7/32"])',
+    });
+  }
+  const { minSize, desiredSize, maxSize } = config.nodeGroup;
+  if (minSize > maxSize) {
+    problems.push({
+      path: ["nodeGroup", "minSize"],
+      value: minSize,
+      message: `must not exceed nodeGroup.maxSize ${maxSize}`,
+    });
+  } else if (desiredSize < minSize || desiredSize > maxSize) {
+    problems.push({
+      path: ["nodeGroup", "desiredSize"],
+      value: desiredSize,
+      message: `must be from nodeGroup.minSize ${minSize} to nodeGroup.maxSize ${maxSize}`,
+    });
+  }
+  return problems;
+}
 type ClusterInput = z.input<typeof clusterSchema>;
 
 export type ExistingClusterArgs = Extract<ClusterInput, { kind: "existing" }> & {
@@ -140,7 +167,7 @@ export class Cluster extends pulumi.ComponentResource {
 
   constructor(name: string, rawArgs: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TYPE_TOKENS.cluster, name, {}, opts);
-    const args = parseComponentArgs(`Cluster ${name}`, clusterSchema, rawArgs);
+    const args = parseComponentArgs(`Cluster ${name}`, clusterSchema, rawArgs, clusterProblems);
     if (args.kind === "existing") {
       const kubeconfig = rawArgs.kind === "existing" ? rawArgs.kubeconfig : undefined;
       this.kubeconfig = pulumi.secret(pulumi.output(kubeconfig));

@@ -4,7 +4,7 @@
  * unique names, quota arithmetic). Every value is checked before any resource is declared; a bad
  * value fails with one message per problem naming the config key path, the bad value and what is
  * allowed, e.g.
- *   slipway:services[0].blue.image "nginx:latest" must be pinned by digest (repo@sha256:<64 hex>)
+ *   slipway:services[0].blue.image "nginx:latest" must be pinned by digest (repo@sha256:<64 lowercase hex>)
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
@@ -16,10 +16,11 @@ import {
 } from "./blueGreenService";
 import { buildRunnerProblems, buildRunnerSchema } from "./buildRunner";
 import { policyExceptionsSchema } from "./admissionPolicies";
-import { clusterSchema } from "./cluster";
+import { clusterProblems, clusterSchema } from "./cluster";
 import {
   ConfigError,
   ConfigProblem,
+  PARSE_OPTIONS,
   UNKNOWN_KEY,
   didYouMean,
   keyPath,
@@ -159,7 +160,7 @@ export function blueGreenConfigOf(service: ServiceConfig): BlueGreenServiceConfi
 
 /** Validates one service entry alone (the release command edits services one at a time). */
 export function parseServiceConfig(raw: unknown, index: number): ServiceConfig {
-  const result = serviceSchema.safeParse(raw, { reportInput: true });
+  const result = serviceSchema.safeParse(raw, PARSE_OPTIONS);
   if (!result.success) throw new ConfigError(under(["services", index], zodProblems(result.error)));
   return result.data;
 }
@@ -287,7 +288,7 @@ function quotaProblems(config: PlatformConfig): ConfigProblem[] {
 
 /** Validates raw config values (as read from the stack file). Throws ConfigError. */
 export function parsePlatformConfig(raw: RawConfig): PlatformConfig {
-  const parsed = platformSchema.safeParse(raw, { reportInput: true });
+  const parsed = platformSchema.safeParse(raw, PARSE_OPTIONS);
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
   const config = parsed.data;
   const stages = new Map(config.stages.map((stage) => [stage.name, stage]));
@@ -298,6 +299,7 @@ export function parsePlatformConfig(raw: RawConfig): PlatformConfig {
     ...config.services.flatMap((service, i) => serviceProblems(service, i, stages)),
     ...under(["buildRunner"], buildRunnerProblems(config.buildRunner)),
     ...under(["registry"], registryProblems(config.registry)),
+    ...under(["cluster"], clusterProblems(config.cluster)),
   ];
   if (problems.length === 0) problems.push(...quotaProblems(config));
   if (problems.length > 0) throw new ConfigError(problems);
@@ -339,6 +341,21 @@ export function parsePromotionCredentials(raw: unknown): PromotionCredentials {
   );
 }
 
+/**
+ * A config value as the stack holds it: its JSON when it is JSON, else the plain text, so that
+ * `slipway:stages: dev` is reported as a string where a list belongs (not as Pulumi's "is not a
+ * valid JSON object").
+ */
+function configValue(config: pulumi.Config, key: string): unknown {
+  const text = config.get(key);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /** The stack's config, read from Pulumi and validated. Errors end the program without a stack trace. */
 export function loadPlatformConfig(): {
   config: PlatformConfig;
@@ -347,7 +364,7 @@ export function loadPlatformConfig(): {
 } {
   const stackConfig = new pulumi.Config(CONFIG_NAMESPACE);
   const raw: RawConfig = Object.fromEntries(
-    CONFIG_KEYS.map((key) => [key, stackConfig.getObject(key)]),
+    CONFIG_KEYS.map((key) => [key, configValue(stackConfig, key)]),
   );
   let config: PlatformConfig;
   try {

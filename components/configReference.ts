@@ -169,7 +169,17 @@ function objectRows(
 }
 
 function platformJsonSchema(): JsonSchema {
-  return z.toJSONSchema(platformSchema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  return z.toJSONSchema(platformSchema, {
+    io: "input",
+    unrepresentable: "any",
+    // zod leaves out the default of an object that holds a transform (a CPU quantity written as
+    // a YAML number is read as text): the default is what the key holds when unset all the same.
+    override: (ctx) => {
+      const def = ctx.zodSchema._zod.def;
+      if (def.type === "default" && ctx.jsonSchema.default === undefined)
+        ctx.jsonSchema.default = JSON.parse(JSON.stringify(def.defaultValue)) as unknown;
+    },
+  }) as JsonSchema;
 }
 
 /** Every key of the stack config, in schema order. */

@@ -104,6 +104,56 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+const EXPECTED: Readonly<Record<string, string>> = {
+  string: "a string",
+  number: "a number",
+  int: "an integer",
+  boolean: "true or false",
+  array: "a list",
+  object: "an object of keys and values",
+  record: "an object of names and values",
+};
+
+/**
+ * Slipway's words where a schema leaves the message to zod (a list given a string, a plain
+ * object's missing field): every problem reads "<key> <value> must be …", never zod's own
+ * "Invalid input: expected array, received string". A schema's own message comes first.
+ */
+export const slipwayWords: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case "invalid_type":
+      return `must be ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}`;
+    case "too_small": {
+      const n = Number(issue.minimum);
+      if (issue.origin === "array" || issue.origin === "set") return `must list at least ${n}`;
+      if (issue.origin === "string")
+        return n <= 1 ? "must not be empty" : `must be at least ${n} characters long`;
+      return `must be at least ${n}`;
+    }
+    case "too_big": {
+      const n = Number(issue.maximum);
+      if (issue.origin === "array" || issue.origin === "set") return `must list at most ${n}`;
+      if (issue.origin === "string") return `must be at most ${n} characters long`;
+      return `must be at most ${n}`;
+    }
+    case "invalid_value":
+      return `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "invalid_format":
+      return issue.format === "starts_with"
+        ? `must start with ${JSON.stringify((issue as { prefix?: string }).prefix ?? "")}`
+        : `must be a valid ${issue.format}`;
+    case "invalid_union":
+      return "matches none of the allowed forms";
+    case "not_multiple_of":
+      return `must be a multiple of ${issue.divisor}`;
+    default:
+      return "is not allowed here";
+  }
+};
+
+/** How every slipway schema is parsed: the bad value kept for the message, slipway's words. */
+export const PARSE_OPTIONS = { reportInput: true, error: slipwayWords } as const;
+
 export function zodProblems(error: z.ZodError): ConfigProblem[] {
   return error.issues.flatMap((issue): ConfigProblem[] => {
     const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
@@ -212,7 +262,7 @@ export function parseComponentArgs<S extends z.ZodType>(
       .filter((key) => record[key] !== undefined)
       .map((key) => [key, record[key]]),
   );
-  const parsed = schema.safeParse(known, { reportInput: true });
+  const parsed = schema.safeParse(known, PARSE_OPTIONS);
   const problems = parsed.success ? check(parsed.data) : zodProblems(parsed.error);
   if (problems.length === 1) throw new ComponentPropertyError(component, problems[0]);
   if (problems.length > 1) throw new ComponentPropertiesError(component, problems);

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { ConfigError, zodProblems } from "./problems";
+import { ConfigError, PARSE_OPTIONS, zodProblems } from "./problems";
 import * as field from "./schema";
 import { CONFIG_NAMESPACE } from "./vocabulary";
 
@@ -52,7 +52,7 @@ export function parseTemplateConfig<R extends TemplateField, O extends TemplateF
     shape[key] = TEMPLATE_FIELDS[key]();
     input[key] = numeric ? templateValue(raw[key]) : raw[key];
   }
-  const parsed = z.object(shape).safeParse(input, { reportInput: true });
+  const parsed = z.object(shape).safeParse(input, PARSE_OPTIONS);
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
   return parsed.data as TemplateConfig<R, O>;
 }

@@ -21,9 +21,27 @@ fi
 
 use_local_pulumi
 pulumi stack select local --create >/dev/null
+
+# The plan first, with the policy pack: an up never deletes or replaces a service's, the
+# registry's, a stage's, the cluster's or an admission policy's objects unseen (a misspelt key
+# plans exactly that), and a mandatory rule stops it as it stops CI.
 step="$(now_s)"
-log "pulumi up --stack local"
-pulumi up --stack local --yes --skip-preview --diff=false
+plan="$(mktemp "${TMPDIR:-/tmp}/slipway-up-plan.XXXXXX")"
+trap 'rm -f "$plan"' EXIT
+log "pulumi preview --stack local --policy-pack policy"
+if ! pulumi preview --stack local --json --policy-pack policy >"$plan" 2>/dev/null; then
+  # The JSON leaves policy violations out: show the engine's own words.
+  pulumi preview --stack local --policy-pack policy --diff=false || true
+  die "the preview of the local stack failed (above); nothing was changed"
+fi
+allow=()
+[[ "${SLIPWAY_ALLOW_DESTRUCTIVE:-}" == 1 ]] && allow=(--allow)
+./slipway plan-check --stack local "${allow[@]}" "$plan" || exit 1
+took "pulumi preview" "$step"
+
+step="$(now_s)"
+log "pulumi up --stack local --policy-pack policy"
+pulumi up --stack local --yes --skip-preview --diff=false --policy-pack policy
 took "pulumi up" "$step"
 pulumi stack output --stack local --show-secrets=false
 

@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import { CliError } from "../errors";
+import { StackFile, noStackFile } from "../release/stackFile";
 import { run, slipwayBin } from "./exec";
 import type { StackOutputs } from "./target";
 
@@ -40,6 +41,9 @@ export async function readStackOutputs(options: {
     },
   );
   if (result.code !== 0) {
+    // A stack name that is not one of the project's: say so, as the release commands do.
+    if (!fs.existsSync(StackFile.path(options.projectDir, options.stack)))
+      throw noStackFile(options.projectDir, options.stack);
     throw new CliError(
       `cannot read the outputs of stack ${options.stack} in ${options.projectDir}: ${result.stderr.trim() || `pulumi exited with ${result.code}`}`,
     );

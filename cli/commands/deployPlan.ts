@@ -59,7 +59,14 @@ export const deployPlanCommand: Command = {
     );
     const stack = requireOption(values.stack as string | undefined, "stack");
     const base = readServices(requireOption(values.base as string | undefined, "base"));
-    const head = readServices(requireOption(values.head as string | undefined, "head"));
+    const headFile = requireOption(values.head as string | undefined, "head");
+    // A missing base is a stack file the merge created; the head is what was merged.
+    if (!fs.existsSync(headFile)) {
+      throw new CliError(
+        `--head ${JSON.stringify(headFile)} does not exist: it must be the merged stack's slipway:services (pulumi config get slipway:services --json)`,
+      );
+    }
+    const head = readServices(headFile);
     for (const step of deploySteps(base, head)) io.out(stepCommand(step, stack).join(" "));
     return 0;
   },

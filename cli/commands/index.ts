@@ -3,6 +3,7 @@ import { abortCommand } from "./abort";
 import { buildCommand } from "./build";
 import { deployPlanCommand } from "./deployPlan";
 import { lintDockerfileCommand } from "./lintDockerfile";
+import { planCheckCommand } from "./planCheck";
 import { previewSummaryCommand } from "./previewSummary";
 import { promoteCommand } from "./promote";
 import { releaseCommand } from "./release";
@@ -23,4 +24,5 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   previewSummaryCommand,
   deployPlanCommand,
+  planCheckCommand,
 ];

@@ -7,6 +7,8 @@
 
 export interface ColorImage {
   readonly image: string;
+  /** Pods of the color, when the stack file says. */
+  readonly replicas?: number;
   /** Provenance recorded with the image; passed on to the release when the stack file has it. */
   readonly revision?: string;
   readonly created?: string;
@@ -28,7 +30,7 @@ const COLORS = ["blue", "green"] as const;
 /**
  * The release and promote steps from the services before (`base`) to after (`head`). A new
  * service is created by the up; a removed one is deleted by it. When both colors' digests change,
- * the one the head makes live is released.
+ * the one the head makes live is released. A flip that changes nothing that serves is the up's.
  */
 export function deploySteps(
   base: readonly ServiceColors[],
@@ -50,11 +52,25 @@ export function deploySteps(
         ...(revision ? { revision } : {}),
         ...(created ? { created } : {}),
       });
-    } else if (service.activeColor !== old.activeColor) {
+    } else if (service.activeColor !== old.activeColor && !isNoOpSwitch(service)) {
       steps.push({ kind: "promote", service: service.name });
     }
   }
   return steps;
+}
+
+/**
+ * A flip between colors that run the same digest at the same size: what serves does not change,
+ * there is no release to promote, and the up switches the selector after its readiness await.
+ */
+function isNoOpSwitch(service: ServiceColors): boolean {
+  const { blue, green } = service;
+  return (
+    blue.image === green.image &&
+    blue.replicas !== undefined &&
+    blue.replicas > 0 &&
+    blue.replicas === green.replicas
+  );
 }
 
 /** The `slipway` arguments of a step, for the deploy workflow to run. */

@@ -244,3 +244,46 @@ export function blueGreenSwitches(preview: PreviewJson): BlueGreenSwitch[] {
   }
   return out;
 }
+
+/** Components whose objects `make up` never deletes or replaces unless told to. */
+const GUARDED_COMPONENTS: Readonly<Record<string, string>> = {
+  [TYPE_TOKENS.blueGreenService]: "a service",
+  [TYPE_TOKENS.registry]: "the registry",
+  [TYPE_TOKENS.stagedNamespaces]: "a stage's namespace",
+  [TYPE_TOKENS.cluster]: "the cluster",
+  [TYPE_TOKENS.admissionPolicies]: "an admission policy",
+};
+
+export interface GuardedChange extends StatefulChange {
+  /** What it belongs to: "a service", "the registry", … or the stateful kind. */
+  readonly holds: string;
+}
+
+/**
+ * The replacements and deletions a plan would make of a service's, the registry's, a stage's,
+ * the cluster's or the admission policies' objects, or of anything stateful: what `make up`
+ * refuses to apply unseen. A typo that drops `slipway:services` plans exactly such deletions.
+ */
+export function guardedChanges(preview: PreviewJson): GuardedChange[] {
+  const out: GuardedChange[] = [];
+  const seen = new Set<string>();
+  for (const step of preview.steps) {
+    const change = changeOf(step.op);
+    if ((change !== "replace" && change !== "delete") || seen.has(step.urn)) continue;
+    const urn = parseUrn(step.urn);
+    const owner = [urn.type, ...urn.parentTypes].find((type) => GUARDED_COMPONENTS[type]);
+    const holds = owner ? GUARDED_COMPONENTS[owner] : statefulKind(urn);
+    if (!holds) continue;
+    seen.add(step.urn);
+    out.push({
+      change,
+      holds,
+      kind: statefulKind(urn) ?? holds,
+      type: urn.type,
+      name: urn.name,
+      component: componentOf(step),
+      reasons: step.replaceReasons ?? [],
+    });
+  }
+  return out;
+}

@@ -16,7 +16,7 @@ import * as os from "node:os";
 import { ServiceConfig } from "../../components/config";
 import { IMAGE_ALLOWED, parseImageReference } from "../../components/oci/reference";
 import { Color, otherColor } from "../../components/naming";
-import { Io } from "../command";
+import { Io, commandLine } from "../command";
 import { CliError } from "../errors";
 import { KubeClient } from "../kube";
 import { runChecks } from "./checks";
@@ -193,7 +193,7 @@ export class ReleaseFlow {
         keepLease = true;
         this.deps.io.out(
           `${serviceName}: ${target} runs ${options.image} and passed its checks; live is still ${svc.activeColor}. ` +
-            `Next: slipway promote ${serviceName} --stack ${this.deps.stack} (or slipway abort)`,
+            `Next: ${commandLine("promote", serviceName, this.deps.stack)} (or ${commandLine("abort", serviceName, this.deps.stack)})`,
         );
         return 0;
       }
@@ -216,7 +216,7 @@ export class ReleaseFlow {
     const pending = latestRecord(file.records(), serviceName);
     if (!pending || pending.result !== "awaiting-promotion") {
       throw new CliError(
-        `${serviceName} has no release awaiting promotion on ${this.deps.stack} (latest: ${pending ? `${pending.id} ${pending.result}` : "none"}); start one with slipway release --no-auto-promote`,
+        `${serviceName} has no release awaiting promotion on ${this.deps.stack} (latest: ${pending ? `${pending.id} ${pending.result}` : "none"}); start one with ${commandLine("release", serviceName, this.deps.stack, "--image", "<repo@sha256:…>", "--no-auto-promote")}`,
       );
     }
     const session = await this.open(file, svc, this.gitFor(file));
@@ -234,7 +234,7 @@ export class ReleaseFlow {
         await session.lease.setPhase("awaiting-promotion");
         keepLease = true;
         throw new CliError(
-          `${error.message}\nThe release still awaits promotion: fix it and promote again, or slipway abort ${serviceName}.`,
+          `${error.message}\nThe release still awaits promotion: fix it and promote again, or ${commandLine("abort", serviceName, this.deps.stack)}`,
         );
       }
       throw error;
@@ -440,7 +440,7 @@ export class ReleaseFlow {
     if (notReady.length > 0) {
       throw new CliError(
         `cannot roll ${name} back to ${back} without a release: it is not up (${notReady[0]}). ` +
-          `Release its image instead: slipway release ${name} --stack ${this.deps.stack} --image ${svc[back].image}`,
+          `Release its image instead: ${commandLine("release", name, this.deps.stack, "--image", svc[back].image)}`,
       );
     }
     const record: ReleaseRecord = {
@@ -626,7 +626,7 @@ export class ReleaseFlow {
       svc,
       git,
       view: new ClusterView(kube, namespace, svc.name),
-      lease: new ReleaseLease(kube, namespace, svc.name),
+      lease: new ReleaseLease(kube, namespace, svc.name, this.deps.stack),
     };
   }
 

@@ -9,6 +9,7 @@ import {
   RELEASE_IMAGE_ANNOTATION,
   RELEASE_PHASE_ANNOTATION,
 } from "../../components/vocabulary";
+import { commandLine } from "../command";
 import { CliError } from "../errors";
 import { KubeApiError, KubeClient } from "../kube";
 
@@ -49,6 +50,8 @@ export class ReleaseLease {
     private readonly kube: KubeClient,
     readonly namespace: string,
     readonly service: string,
+    /** The stack, for the command lines it suggests. */
+    private readonly stack: string,
   ) {
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
   }
@@ -98,7 +101,7 @@ export class ReleaseLease {
     }
     throw new CliError(
       `a release of ${this.service} is already in flight: Lease ${this.namespace}/${leaseName(this.service)} held by ${held?.holder} since ${held?.since} (phase ${held?.phase}, image ${held?.image}). ` +
-        `Wait for it to finish; if it died, \`slipway abort ${this.service}\` cleans up.`,
+        `Wait for it to finish; if it died, \`${commandLine("abort", this.service, this.stack)}\` cleans up.`,
     );
   }
 

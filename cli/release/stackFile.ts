@@ -41,15 +41,7 @@ export class StackFile {
       );
     }
     const file = StackFile.path(workDir, stack);
-    if (!fs.existsSync(file)) {
-      const known = fs
-        .readdirSync(workDir)
-        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-        .filter((s): s is string => !!s);
-      throw new CliError(
-        `--stack ${JSON.stringify(stack)} has no ${path.basename(file)} in ${workDir}; stacks here: ${known.join(", ") || "none"}`,
-      );
-    }
+    if (!fs.existsSync(file)) throw noStackFile(workDir, stack);
     const doc = parseDocument(fs.readFileSync(file, "utf8"));
     if (doc.errors.length > 0) throw new CliError(`${file}: ${doc.errors[0].message}`);
     // What `pulumi up` would refuse, a release refuses before it changes anything.
@@ -166,4 +158,15 @@ export class StackFile {
 
 function stripUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** The refusal of a `--stack` with no stack file in `workDir`, listing the stacks that are. */
+export function noStackFile(workDir: string, stack: string): CliError {
+  const known = fs
+    .readdirSync(workDir)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => !!s);
+  return new CliError(
+    `--stack ${JSON.stringify(stack)} has no ${path.basename(StackFile.path(workDir, stack))} in ${workDir}; stacks here: ${known.join(", ") || "none"}`,
+  );
 }

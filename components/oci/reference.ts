@@ -24,7 +24,7 @@ export const REPOSITORY_PATTERN = new RegExp(
 );
 
 /** How a pinned reference is written, for messages. */
-export const PINNED_FORM = "repo@sha256:<64 hex>";
+export const PINNED_FORM = "repo@sha256:<64 lowercase hex>";
 /** What a pinned-image field allows, as config and component errors say it. */
 export const IMAGE_ALLOWED = `must be pinned by digest (${PINNED_FORM})`;
 

@@ -12,7 +12,7 @@ import { execFile } from "node:child_process";
 const backend = tempDir("slipway-it-errors-backend-");
 const project = tempDir("slipway-it-errors-project-");
 const MESSAGE =
-  'BlueGreenService web: blue.image "nginx:latest" must be pinned by digest (repo@sha256:<64 hex>)';
+  'BlueGreenService web: blue.image "nginx:latest" must be pinned by digest (repo@sha256:<64 lowercase hex>)';
 
 function preview(convert: boolean): Promise<{ code: number; output: string }> {
   const env = {

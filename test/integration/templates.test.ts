@@ -235,7 +235,7 @@ describe("templates/service", () => {
       try {
         const { code, output } = await pulumi(dir, ["preview", "--stack", "dev"]);
         expect(code).not.toBe(0);
-        // e.g. `slipway:image "nginx:1.27" must be pinned by digest (repo@sha256:<64 hex>)`.
+        // e.g. `slipway:image "nginx:1.27" must be pinned by digest (repo@sha256:<64 lowercase hex>)`.
         const expected = `slipway:${key} ${mainProgramMessage(key, value)}`;
         expect(expected.startsWith(`slipway:${key} ${JSON.stringify(value)} must be`)).toBe(true);
         expect(output).toContain(`invalid stack configuration:\n    ${expected}`);

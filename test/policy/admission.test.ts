@@ -280,7 +280,7 @@ describe("kubectl apply into a stage namespace", () => {
     const r = await kubectl(["apply", "-f", "-"], p);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(
-      `ValidatingAdmissionPolicy 'slipway-image-no-latest-tag' with binding 'slipway-image-no-latest-tag-mandatory' denied request: Pod prod/latest: spec container "app": image "${LATEST_PINNED}" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 hex>)`,
+      `ValidatingAdmissionPolicy 'slipway-image-no-latest-tag' with binding 'slipway-image-no-latest-tag-mandatory' denied request: Pod prod/latest: spec container "app": image "${LATEST_PINNED}" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 lowercase hex>)`,
     );
   });
 

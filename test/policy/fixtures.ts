@@ -206,7 +206,7 @@ export const WORKLOAD_FIXTURES: Record<string, { rule: WorkloadRule; cases: Case
           d.spec.template.spec.containers[0].image = "ghcr.io/stefanprodan/podinfo:6.7.1";
         },
         [
-          `Deployment dev/web-blue: ${C}.image "ghcr.io/stefanprodan/podinfo:6.7.1" is not pinned by digest, which a blue/green workload requires; pin it by digest (repo@sha256:<64 hex>)`,
+          `Deployment dev/web-blue: ${C}.image "ghcr.io/stefanprodan/podinfo:6.7.1" is not pinned by digest, which a blue/green workload requires; pin it by digest (repo@sha256:<64 lowercase hex>)`,
         ],
       ],
       [
@@ -216,14 +216,14 @@ export const WORKLOAD_FIXTURES: Record<string, { rule: WorkloadRule; cases: Case
           d.spec.template.spec.containers[0].image = "ghcr.io/stefanprodan/podinfo:6.7.1";
         },
         [
-          `${D}: ${C}.image "ghcr.io/stefanprodan/podinfo:6.7.1" is not pinned by digest, which a prod workload requires; pin it by digest (repo@sha256:<64 hex>)`,
+          `${D}: ${C}.image "ghcr.io/stefanprodan/podinfo:6.7.1" is not pinned by digest, which a prod workload requires; pin it by digest (repo@sha256:<64 lowercase hex>)`,
         ],
       ],
       [
         "a malformed digest",
         (d) => (d.spec.template.spec.containers[0].image = "ghcr.io/x/web@sha256:abc"),
         [
-          `${D}: ${C}.image "ghcr.io/x/web@sha256:abc" is not pinned by digest, which a blue/green workload requires; pin it by digest (repo@sha256:<64 hex>)`,
+          `${D}: ${C}.image "ghcr.io/x/web@sha256:abc" is not pinned by digest, which a blue/green workload requires; pin it by digest (repo@sha256:<64 lowercase hex>)`,
         ],
       ],
     ],
@@ -235,14 +235,14 @@ export const WORKLOAD_FIXTURES: Record<string, { rule: WorkloadRule; cases: Case
         "the latest tag",
         (d) => (d.spec.template.spec.containers[0].image = "web:latest"),
         [
-          `${D}: ${C}.image "web:latest" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 hex>)`,
+          `${D}: ${C}.image "web:latest" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 lowercase hex>)`,
         ],
       ],
       [
         "latest even beside a digest",
         (d) => (d.spec.template.spec.containers[0].image = `registry:5000/web:latest@${DIGEST}`),
         [
-          `${D}: ${C}.image "registry:5000/web:latest@${DIGEST}" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 hex>)`,
+          `${D}: ${C}.image "registry:5000/web:latest@${DIGEST}" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 lowercase hex>)`,
         ],
       ],
       [
@@ -252,7 +252,7 @@ export const WORKLOAD_FIXTURES: Record<string, { rule: WorkloadRule; cases: Case
             { ...d.spec.template.spec.containers[0], name: "init", image: "busybox" },
           ]),
         [
-          `${D}: ${POD}.initContainers[0].image "busybox" has no tag or digest and so means "latest"; pin it by digest (repo@sha256:<64 hex>)`,
+          `${D}: ${POD}.initContainers[0].image "busybox" has no tag or digest and so means "latest"; pin it by digest (repo@sha256:<64 lowercase hex>)`,
         ],
       ],
     ],

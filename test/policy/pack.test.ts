@@ -58,7 +58,7 @@ describe("the pack", () => {
 
 describe("levels per stage", () => {
   const message = (ns: string) =>
-    `Deployment ${ns}/web-blue: ${C}.image "web:latest" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 hex>)`;
+    `Deployment ${ns}/web-blue: ${C}.image "web:latest" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 lowercase hex>)`;
   const imageRules = <R extends { policy: string }>(reported: R[]) =>
     reported.filter((r) => r.policy.startsWith("image-no-latest-tag"));
 

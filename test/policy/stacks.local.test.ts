@@ -24,7 +24,7 @@ describe("policy pack over the local stack (Pulumi.local.yaml under mocks)", () 
       ["image-no-latest-tag-advisory", "advisory"],
     ]);
     expect(added[1].message).toBe(
-      'Deployment dev/podinfo-blue: spec.template.spec.containers[0].image "ghcr.io/stefanprodan/podinfo:latest" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 hex>)',
+      'Deployment dev/podinfo-blue: spec.template.spec.containers[0].image "ghcr.io/stefanprodan/podinfo:latest" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 lowercase hex>)',
     );
   });
 

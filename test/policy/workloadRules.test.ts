@@ -83,7 +83,7 @@ describe("one pod-template view of every workload kind", () => {
   ];
   it.each(objects)("%s", (kind, object, path) => {
     expect(check(rules.imageNoLatestTag, object, kind)).toEqual([
-      `${kind} dev/p: ${path}.containers[0].image "web:latest" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 hex>)`,
+      `${kind} dev/p: ${path}.containers[0].image "web:latest" uses the mutable tag "latest"; pin it by digest (repo@sha256:<64 lowercase hex>)`,
     ]);
   });
 

@@ -185,7 +185,7 @@ describe("BlueGreenService", () => {
       () =>
         new BlueGreenService("tagged", { ...bad, green: { ...bad.green, image: "web:latest" } }),
     ).toThrow(
-      'BlueGreenService tagged: green.image "web:latest" must be pinned by digest (repo@sha256:<64 hex>)',
+      'BlueGreenService tagged: green.image "web:latest" must be pinned by digest (repo@sha256:<64 lowercase hex>)',
     );
   });
 

@@ -12,6 +12,8 @@ import {
   sourceUrl,
 } from "../../cli/build/metadata";
 import { cacheSummary, newProgressState, progressLines } from "../../cli/build/progress";
+import { readStackOutputs } from "../../cli/build/stackOutputs";
+import { CliError } from "../../cli/errors";
 import { dockerCredentials } from "../../cli/build/registryClient";
 import { parseAuthChallenge } from "../../components/oci/distribution";
 import { pushOutcome, shouldPush } from "../../cli/build/tagPolicy";
@@ -477,6 +479,35 @@ describe("slipway build: bad input fails before anything is read or built", () =
     ).toBe(2);
     expect(missing.lines.err[0]).toMatch(
       /^slipway lint-dockerfile: cannot read Dockerfile .*nope: ENOENT/,
+    );
+  });
+});
+
+describe("slipway build --stack names a stack the project does not have", () => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "slipway-build-stack-"));
+  afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+  const project = path.join(scratch, "project");
+  const cache = path.join(scratch, "cache");
+  fs.mkdirSync(project);
+  fs.mkdirSync(path.join(cache, "bin"), { recursive: true });
+  for (const stack of ["dev", "prod"])
+    fs.writeFileSync(path.join(project, `Pulumi.${stack}.yaml`), "config: {}\n");
+  // A pulumi that knows no stack at all, as the real one answers for a name it does not know.
+  const pulumi = path.join(cache, "bin", "pulumi");
+  fs.writeFileSync(pulumi, "#!/bin/sh\necho \"error: no stack named '$6' found\" >&2\nexit 255\n");
+  fs.chmodSync(pulumi, 0o755);
+  const read = (stack: string) =>
+    readStackOutputs({ stack, projectDir: project, env: { ...process.env, SLIPWAY_CACHE: cache } });
+
+  it("lists the project's stacks, as the release commands do", async () => {
+    await expect(read("prdo")).rejects.toThrow(
+      new CliError(`--stack "prdo" has no Pulumi.prdo.yaml in ${project}; stacks here: dev, prod`),
+    );
+  });
+
+  it("keeps pulumi's own words for a stack it has a file for (near miss)", async () => {
+    await expect(read("dev")).rejects.toThrow(
+      `cannot read the outputs of stack dev in ${project}: error: no stack named 'dev' found`,
     );
   });
 });

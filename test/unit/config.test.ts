@@ -13,6 +13,7 @@ import {
 } from "../../components/config";
 import { closestKey, editDistance, formatProblem } from "../../components/problems";
 import { REGISTRY_IMAGE } from "../../components/pinnedImages";
+import { cpuFromNumber } from "../../components/schema";
 
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const IMAGE = `ghcr.io/acme/web:1.0.0@${DIGEST}`;
@@ -74,6 +75,22 @@ function withChange(path: string, value: unknown): any {
   return config;
 }
 
+/** An EKS cluster config with `change` applied. */
+function eks(change: Record<string, unknown> = {}): any {
+  return {
+    kind: "eks",
+    region: "eu-west-1",
+    version: "1.34",
+    addons: {
+      vpcCni: "v1.19.2-eksbuild.1",
+      coreDns: "v1.11.4-eksbuild.2",
+      kubeProxy: "v1.34.0-eksbuild.2",
+      podIdentityAgent: "v1.3.4-eksbuild.1",
+    },
+    ...change,
+  };
+}
+
 function errorOf(raw: unknown): string {
   try {
     parsePlatformConfig(raw as any);
@@ -114,6 +131,30 @@ describe("parsePlatformConfig: valid input", () => {
     });
   });
 
+  it('reads CPU quantities written as YAML numbers as Kubernetes does (1 is "1", 0.5 is "500m")', () => {
+    const config = validConfig();
+    config.services[0].resources = {
+      requests: { cpu: 0.25, memory: "128Mi" },
+      limits: { cpu: 1, memory: "256Mi" },
+    };
+    config.stages[0].quota.limitsCpu = 5;
+    const parsed = parsePlatformConfig(config);
+    expect(parsed.services[0].resources.requests.cpu).toBe("250m");
+    expect(parsed.services[0].resources.limits.cpu).toBe("1");
+    expect(parsed.stages[0].quota.limitsCpu).toBe("5");
+  });
+
+  it.each([
+    [1, "1"],
+    [2, "2"],
+    [0.5, "500m"],
+    [1.5, "1500m"],
+    [0.001, "1m"],
+    [0.0005, "0.0005"], // below 1m: left for the quantity check to refuse
+  ])("cpuFromNumber(%s) is %s", (cores, text) => {
+    expect(cpuFromNumber(cores)).toBe(text);
+  });
+
   it("computes stage demand as both colors at full size plus one surge pod", () => {
     const demand = stageDemand(parsePlatformConfig(validConfig())).get("dev")!;
     // 2 * max(2, 0) + 1 = 5 pods of 100m/128Mi requests and 500m/256Mi limits.
@@ -144,7 +185,7 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
     [
       "image without digest",
       withChange("services.0.blue.image", "nginx:latest"),
-      'slipway:services[0].blue.image "nginx:latest" must be pinned by digest (repo@sha256:<64 hex>)',
+      'slipway:services[0].blue.image "nginx:latest" must be pinned by digest (repo@sha256:<64 lowercase hex>)',
     ],
     [
       "cpu quantity",
@@ -294,7 +335,7 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
     [
       "kaniko without an image",
       withChange("buildRunner", { engine: "kaniko" }),
-      "slipway:buildRunner.image is missing: it must be pinned by digest (repo@sha256:<64 hex>)",
+      "slipway:buildRunner.image is missing: it must be pinned by digest (repo@sha256:<64 lowercase hex>)",
     ],
     ["no stages", withChange("stages", []), "slipway:stages [] must list at least one stage"],
   ])("%s", (_case, raw, message) => {
@@ -394,6 +435,24 @@ describe("keys nothing reads are refused, with the key that was meant", () => {
     }
   });
 
+  it("the program reports a plain string where a list belongs in slipway's words, not Pulumi's JSON error", () => {
+    const config = validConfig();
+    const values: Record<string, string> = Object.fromEntries(
+      Object.entries(config).map(([key, value]) => [`slipway:${key}`, JSON.stringify(value)]),
+    );
+    pulumi.runtime.setAllConfig({ ...values, "slipway:stages": "dev" }, []);
+    try {
+      expect(() => loadPlatformConfig()).toThrow(
+        new pulumi.RunError('invalid stack configuration:\nslipway:stages "dev" must be a list'),
+      );
+      // Near miss: the same stack with the list it meant loads.
+      pulumi.runtime.setAllConfig(values, []);
+      expect(loadPlatformConfig().config.stages.map((stage) => stage.name)).toEqual(["dev"]);
+    } finally {
+      pulumi.runtime.setAllConfig({}, []);
+    }
+  });
+
   it("suggests the nearest key for a typo at any depth", () => {
     const config = validConfig() as unknown as { services: Array<Record<string, unknown>> };
     config.services[0].readinesPath = "/readyz";
@@ -483,6 +542,146 @@ describe("values that passed and failed later: each refused at once, its near mi
       3,
       "slipway:services[0].idleReplicas 3 must not exceed the active color's replicas (blue.replicas 2)",
       2,
+    ],
+    [
+      "a CPU limit of 0 written as a YAML number",
+      "services.0.resources.limits.cpu",
+      0,
+      'slipway:services[0].resources.limits.cpu "0" must be a CPU quantity such as "250m", "1" or "1.5", above 0 (a 0 limit means no limit at all)',
+      0.5,
+    ],
+    [
+      "a negative CPU request written as a YAML number",
+      "services.0.resources.requests.cpu",
+      -1,
+      'slipway:services[0].resources.requests.cpu "-1" must be a CPU quantity such as "250m", "1" or "1.5"',
+      0.1,
+    ],
+    [
+      "a CPU quantity given as true",
+      "stages.0.quota.limitsCpu",
+      true,
+      'slipway:stages[0].quota.limitsCpu true must be a CPU quantity such as "250m", "1" or "1.5"',
+      4,
+    ],
+    [
+      "a digest in uppercase hex",
+      "services.0.blue.image",
+      IMAGE.toUpperCase().replace("GHCR.IO/ACME/WEB:1.0.0@SHA256", "ghcr.io/acme/web:1.0.0@sha256"),
+      `slipway:services[0].blue.image "ghcr.io/acme/web:1.0.0@sha256:${DIGEST.slice(7).toUpperCase()}" must be pinned by digest (repo@sha256:<64 lowercase hex>): a digest is lowercase hex, write ${DIGEST}`,
+      IMAGE,
+    ],
+    [
+      "stages as one name instead of a list",
+      "stages",
+      "dev",
+      'slipway:stages "dev" must be a list',
+      validConfig().stages,
+    ],
+    [
+      "services as an object instead of a list",
+      "services",
+      { web: validConfig().services[0] },
+      `slipway:services ${JSON.stringify({ web: validConfig().services[0] })} must be a list`,
+      [],
+    ],
+    [
+      "env as a list of NAME=value",
+      "services.0.env",
+      ["LOG_LEVEL=debug"],
+      'slipway:services[0].env ["LOG_LEVEL=debug"] must be an object of names and values',
+      { LOG_LEVEL: "debug" },
+    ],
+    [
+      "repositories as one string",
+      "registry.repositories",
+      "apps/web",
+      'slipway:registry.repositories "apps/web" must be a list',
+      ["apps/web"],
+    ],
+    [
+      "a check list given as one check",
+      "services.0.checks",
+      { prePromotion: { kind: "http", service: "preview", path: "/readyz" } },
+      'slipway:services[0].checks.prePromotion {"kind":"http","service":"preview","path":"/readyz"} must be a list',
+      { prePromotion: [{ kind: "http", service: "preview", path: "/readyz" }] },
+    ],
+    [
+      "a PVC build cache shared by two build runners",
+      "buildRunner",
+      { engine: "buildkit", replicas: 2, cache: { kind: "pvc" } },
+      "slipway:buildRunner.replicas 2 must be 1 with a PVC build cache (cache.kind pvc is ReadWriteOnce)",
+      { engine: "buildkit", replicas: 1, cache: { kind: "pvc" } },
+    ],
+    [
+      "an EKS version written as a YAML number",
+      "cluster",
+      eks({ version: 1.3 }),
+      'slipway:cluster.version 1.3 is a YAML number, not a version: quote it, e.g. "1.30" (YAML reads an unquoted 1.30 as 1.3)',
+      eks({ version: "1.30" }),
+    ],
+    [
+      "an EKS version that is no minor version",
+      "cluster",
+      eks({ version: "1.3" }),
+      'slipway:cluster.version "1.3" must be a Kubernetes minor version such as "1.34"',
+      eks({ version: "1.34" }),
+    ],
+    [
+      "a public access CIDR without its prefix length",
+      "cluster",
+      eks({ endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.7"] }),
+      'slipway:cluster.publicAccessCidrs[0] "203.0.113.7" must be an IPv4 CIDR with a prefix length from /0 to /32, such as "203.0.113.7/32"',
+      eks({ endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.7/32"] }),
+    ],
+    [
+      "a public access CIDR with a prefix above 32",
+      "cluster",
+      eks({ endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/33"] }),
+      'slipway:cluster.publicAccessCidrs[0] "203.0.113.0/33" must be an IPv4 CIDR with a prefix length from /0 to /32, such as "203.0.113.7/32"',
+      eks({ endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] }),
+    ],
+    [
+      "a public access CIDR with an address out of range",
+      "cluster",
+      eks({ endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.256/32"] }),
+      'slipway:cluster.publicAccessCidrs[0] "203.0.113.256/32" must be an IPv4 CIDR with a prefix length from /0 to /32, such as "203.0.113.7/32"',
+      eks({ endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.255/32"] }),
+    ],
+    [
+      "a public endpoint with no allow-list (EKS opens it to the internet)",
+      "cluster",
+      eks({ endpointPublicAccess: true }),
+      'slipway:cluster.publicAccessCidrs [] must list at least one CIDR when endpointPublicAccess is true: EKS opens an empty list to 0.0.0.0/0 (e.g. ["203.0.113.7/32"])',
+      eks({ endpointPublicAccess: false }),
+    ],
+    [
+      "a VPC CIDR too large to be carved into /20s",
+      "cluster",
+      eks({ vpcCidr: "10.0.0.0/8" }),
+      'slipway:cluster.vpcCidr "10.0.0.0/8" must be an IPv4 CIDR with a prefix length from /16 to /24, such as "10.0.0.0/16"',
+      eks({ vpcCidr: "10.1.0.0/16" }),
+    ],
+    [
+      "a node group whose minSize exceeds its maxSize",
+      "cluster",
+      eks({ nodeGroup: { minSize: 5, maxSize: 4, desiredSize: 5 } }),
+      "slipway:cluster.nodeGroup.minSize 5 must not exceed nodeGroup.maxSize 4",
+      eks({ nodeGroup: { minSize: 4, maxSize: 4, desiredSize: 4 } }),
+    ],
+    [
+      "a node group whose desiredSize is below its minSize",
+      "cluster",
+      eks({ nodeGroup: { minSize: 3, desiredSize: 2 } }),
+      "slipway:cluster.nodeGroup.desiredSize 2 must be from nodeGroup.minSize 3 to nodeGroup.maxSize 4",
+      eks({ nodeGroup: { minSize: 3, desiredSize: 3 } }),
+    ],
+    [
+      "an EKS add-on version left empty",
+      "cluster",
+      eks({ addons: { ...eks().addons, coreDns: "" } }),
+      'slipway:cluster.addons.coreDns "" must not be empty',
+      eks({ addons: { ...eks().addons, coreDns: "v1.11.4-eksbuild.2" } }),
     ],
   ])("%s", (_case, path, bad, message, good) => {
     expect(errorOf(withChange(path, bad))).toBe(message);

@@ -16,6 +16,13 @@ const svc = (activeColor: string, blue: string, green: string, name = "web"): Se
   green: { image: green },
 });
 
+/** `service` with the replicas its stack file gives each color. */
+const sized = (service: ServiceColors, blue: number, green: number): ServiceColors => ({
+  ...service,
+  blue: { ...service.blue, replicas: blue },
+  green: { ...service.green, replicas: green },
+});
+
 describe("deploySteps: digest and activeColor changes go through release/promote", () => {
   it.each<[string, ServiceColors[], ServiceColors[], DeployStep[]]>([
     ["nothing changes", [svc("blue", A, A)], [svc("blue", A, A)], []],
@@ -66,6 +73,24 @@ describe("deploySteps: digest and activeColor changes go through release/promote
       "a color flip alone is promoted",
       [svc("blue", A, B)],
       [svc("green", A, B)],
+      [{ kind: "promote", service: "web" }],
+    ],
+    [
+      "a flip between colors running the same digest at full size is left to the up (no-op switch)",
+      [sized(svc("blue", A, A), 2, 2)],
+      [sized(svc("green", A, A), 2, 2)],
+      [],
+    ],
+    [
+      "a flip onto the same digest at idle size is promoted (near miss: the size changes)",
+      [sized(svc("blue", A, A), 2, 1)],
+      [sized(svc("green", A, A), 2, 1)],
+      [{ kind: "promote", service: "web" }],
+    ],
+    [
+      "a flip between different digests at full size is promoted (near miss: what serves changes)",
+      [sized(svc("blue", A, B), 2, 2)],
+      [sized(svc("green", A, B), 2, 2)],
       [{ kind: "promote", service: "web" }],
     ],
     ["a new service is left to the up", [], [svc("blue", A, A)], []],
@@ -124,6 +149,18 @@ describe("slipway deploy-plan", () => {
     const head = write("head2.json", [svc("blue", A, B)]);
     const missing = path.join(dir, "none.json");
     expect((await run(["--stack", "dev", "--base", missing, "--head", head])).out).toEqual([]);
+  });
+
+  it("refuses a missing head instead of printing an empty plan", async () => {
+    const base = write("base3.json", [svc("blue", A, A)]);
+    const missing = path.join(dir, "none.json");
+    expect(await run(["--stack", "dev", "--base", base, "--head", missing])).toEqual({
+      code: 2,
+      out: [],
+      err: [
+        `slipway deploy-plan: --head ${JSON.stringify(missing)} does not exist: it must be the merged stack's slipway:services (pulumi config get slipway:services --json)`,
+      ],
+    });
   });
 
   it("names a file that is not slipway:services", async () => {

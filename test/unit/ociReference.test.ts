@@ -140,7 +140,7 @@ describe("patterns", () => {
   );
 
   it("says what a pinned field allows in one wording", () => {
-    expect(IMAGE_ALLOWED).toBe("must be pinned by digest (repo@sha256:<64 hex>)");
+    expect(IMAGE_ALLOWED).toBe("must be pinned by digest (repo@sha256:<64 lowercase hex>)");
   });
 });
 

@@ -194,7 +194,7 @@ describe("ReleasePromotion decisions", () => {
     expect(target).toEqual({ destination: "prod.example.com/apps/web", tag: "1.0.0", digest: A });
     expect(promotionName(target)).toBe("web-aaaaaaaaaaaa");
     expect(() => promotionTarget("prod.example.com/apps/web:1.0.0")).toThrow(
-      'image "prod.example.com/apps/web:1.0.0" must be pinned by digest (repo@sha256:<64 hex>)',
+      'image "prod.example.com/apps/web:1.0.0" must be pinned by digest (repo@sha256:<64 lowercase hex>)',
     );
   });
 

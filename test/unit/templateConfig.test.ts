@@ -26,7 +26,7 @@ describe("parseTemplateConfig (flat keys of projects generated from templates/)"
     ],
     [
       { name: "web", image: "nginx:1.27" },
-      'slipway:image "nginx:1.27" must be pinned by digest (repo@sha256:<64 hex>)',
+      'slipway:image "nginx:1.27" must be pinned by digest (repo@sha256:<64 lowercase hex>)',
     ],
     [{ name: "web", port: "http" }, 'slipway:port "http" must be an integer from 1 to 65535'],
     [{ name: "web", port: "0" }, "slipway:port 0 must be an integer from 1 to 65535"],
