@@ -31,7 +31,7 @@ trap 'rm -f "$plan"' EXIT
 log "pulumi preview --stack local --policy-pack policy"
 if ! pulumi preview --stack local --json --policy-pack policy >"$plan" 2>/dev/null; then
   # The JSON leaves policy violations out: show the engine's own words.
-  pulumi preview --stack local --policy-pack policy --diff=false || true
+  pulumi preview --stack local --policy-pack policy --diff=false >&2 || true
   die "the preview of the local stack failed (above); nothing was changed"
 fi
 allow=()

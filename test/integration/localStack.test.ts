@@ -4,10 +4,12 @@
  * HTTP requests to what it runs.
  */
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { YAMLMap, parseDocument } from "yaml";
 import { admissionRules, policyName } from "../../rules/admission";
 import { DIGEST, happyTemplate } from "../policy/fixtures";
 import { imageRef } from "./realNodeSupport";
@@ -22,6 +24,45 @@ import {
 } from "./support";
 
 const cluster = new TestCluster("slipway-it-stack", 36481, { realNode: true });
+const copies: string[] = [];
+
+/**
+ * The project as `make up` sees it, with a Pulumi.local.yaml of its own: every other entry is a
+ * link to the checkout's (its built program, policy pack, scripts).
+ */
+function projectCopy(): string {
+  const dir = tempDir("slipway-it-up-");
+  copies.push(dir);
+  for (const entry of fs.readdirSync(ROOT)) {
+    if (entry === "Pulumi.local.yaml" || entry === ".git") continue;
+    fs.symlinkSync(path.join(ROOT, entry), path.join(dir, entry));
+  }
+  return dir;
+}
+
+/** `make up`'s script in `project`, on this file's cluster and stack state. */
+function makeUp(project: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      "bash",
+      [path.join(project, "scripts", "up.sh")],
+      {
+        cwd: project,
+        env: {
+          ...process.env,
+          ...pulumiEnv(backend, cluster.kubeconfig),
+          SLIPWAY_STATE_DIR: backend,
+          SLIPWAY_ALLOW_DESTRUCTIVE: "",
+        },
+        timeout: 600_000,
+        killSignal: "SIGINT",
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, _stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+    );
+  });
+}
 const backend = tempDir("slipway-it-backend-");
 let stack: Stack;
 
@@ -47,6 +88,7 @@ afterAll(async () => {
   } finally {
     await cluster.stop();
     fs.rmSync(backend, { recursive: true, force: true });
+    for (const dir of copies) fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -222,6 +264,68 @@ describe("local stack on the embedded cluster", () => {
   it("passes preview --refresh --expect-no-changes", async () => {
     const preview = await stack.preview({ refresh: true, expectNoChanges: true });
     expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
+  });
+
+  it("make up refuses a misspelt key and a plan that deletes or replaces guarded objects, changing nothing; the unchanged stack passes", async () => {
+    const project = projectCopy();
+    const edit = (change: (config: YAMLMap) => void) => {
+      const doc = parseDocument(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8"));
+      change(doc.get("config") as YAMLMap);
+      fs.writeFileSync(path.join(project, "Pulumi.local.yaml"), doc.toString());
+    };
+    const uids = async () =>
+      Promise.all(
+        [
+          ["dev", "podinfo-blue"],
+          ["slipway-registry", "registry"],
+        ].map(
+          async ([ns, name]) => (await cluster.getJson("deployment", name, "-n", ns)).metadata.uid,
+        ),
+      );
+    const before = await uids();
+
+    // The services under a misspelt key: the program refuses the key before any plan.
+    edit((config) => {
+      config.set("slipway:servcies", config.get("slipway:services"));
+      config.delete("slipway:services");
+    });
+    const typo = await makeUp(project);
+    expect(typo.code, typo.stderr).toBe(1);
+    expect(typo.stderr).toContain('slipway:servcies is not a known key: did you mean "services"?');
+    expect(typo.stderr).toContain(
+      "the preview of the local stack failed (above); nothing was changed",
+    );
+
+    // The services gone: the plan deletes every object of the service, and make up refuses it.
+    edit((config) => config.delete("slipway:services"));
+    const removed = await makeUp(project);
+    expect(removed.code, removed.stderr).toBe(1);
+    expect(removed.stderr).toMatch(
+      /slipway plan-check: plan of local would delete or replace \d+ objects:/,
+    );
+    expect(removed.stderr).toContain(
+      "  delete kubernetes:apps/v1:Deployment podinfo-blue (BlueGreenService podinfo: a service)",
+    );
+    expect(removed.stderr).not.toContain("pulumi up --stack local");
+
+    // A change that forces replacements: the registry in another namespace.
+    edit((config) =>
+      (config.get("slipway:registry") as YAMLMap).set("namespace", "slipway-registry-2"),
+    );
+    const moved = await makeUp(project);
+    expect(moved.code, moved.stderr).toBe(1);
+    expect(moved.stderr).toMatch(
+      /  replace kubernetes:core\/v1:Namespace \S+ \(Registry registry: the registry\) because of metadata.name/,
+    );
+    expect(await uids()).toEqual(before);
+
+    // Near miss: the stack as it is passes the gate and the policy pack, and changes nothing.
+    edit(() => undefined);
+    const same = await makeUp(project);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stderr).toContain("plan of local: deletes or replaces nothing");
+    expect(same.stderr).toContain("pulumi up --stack local --policy-pack policy");
+    expect(await uids()).toEqual(before);
   });
 
   it("leaves no object of ours after destroy", async () => {
