@@ -104,7 +104,7 @@ export const platformSchema = field.strict({
   }),
   promotion: promotionSchema.optional().meta({
     description:
-      "Promotion into this stack's registry (prod): copy every released digest from the pre-production stack.",
+      "Promotion into this stack's registry (prod): copy every released digest from the pre-production stack. Default: {} (no promotion).",
   }),
 });
 
@@ -286,9 +286,21 @@ function quotaProblems(config: PlatformConfig): ConfigProblem[] {
 // ---------------------------------------------------------------------------------------------
 // Entry points.
 
+/**
+ * Optional keys that Pulumi.yaml declares all the same, with a default the loader reads as the key
+ * being unset: Pulumi requires a default of every declared key a stack may leave out, and every
+ * key the loader reads is declared. `slipway:promotion: {}` is no promotion.
+ */
+export const UNSET_DEFAULTS: Readonly<Partial<Record<(typeof CONFIG_KEYS)[number], unknown>>> = {
+  promotion: {},
+};
+
 /** Validates raw config values (as read from the stack file). Throws ConfigError. */
 export function parsePlatformConfig(raw: RawConfig): PlatformConfig {
-  const parsed = platformSchema.safeParse(raw, PARSE_OPTIONS);
+  const unset = Object.entries(UNSET_DEFAULTS)
+    .filter(([key, value]) => JSON.stringify(raw[key as keyof RawConfig]) === JSON.stringify(value))
+    .map(([key]) => [key, undefined]);
+  const parsed = platformSchema.safeParse({ ...raw, ...Object.fromEntries(unset) }, PARSE_OPTIONS);
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
   const config = parsed.data;
   const stages = new Map(config.stages.map((stage) => [stage.name, stage]));

@@ -4,7 +4,7 @@
  * fails when either is stale (and rewrites them with SLIPWAY_UPDATE_DOCS=1).
  */
 import { z } from "zod";
-import { OTHER_CONFIG_KEYS, platformSchema, type DeclaredKey } from "./config";
+import { OTHER_CONFIG_KEYS, UNSET_DEFAULTS, platformSchema, type DeclaredKey } from "./config";
 import { CONFIG_NAMESPACE } from "./vocabulary";
 
 interface JsonSchema {
@@ -215,17 +215,19 @@ export function referenceTable(): string {
 
 /**
  * Pulumi.yaml's `config:` block. Pulumi treats a declared key without a default as required in
- * every stack, so an optional key with no default (slipway:promotion) is left undeclared.
+ * every stack, so an optional key is declared with the default the loader reads as unset
+ * (UNSET_DEFAULTS: slipway:promotion is `{}`).
  */
 export function projectConfigBlock(): Record<string, DeclaredKey> {
   const root = platformJsonSchema();
   const required = new Set(root.required ?? []);
   const block: Record<string, DeclaredKey> = {};
   for (const [name, property] of Object.entries(root.properties ?? {})) {
-    if (!required.has(name) && property.default === undefined) continue;
+    const fallback = property.default ?? UNSET_DEFAULTS[name as keyof typeof UNSET_DEFAULTS];
+    if (!required.has(name) && fallback === undefined) continue;
     block[`${CONFIG_NAMESPACE}:${name}`] = {
       description: property.description ?? "",
-      ...(property.default !== undefined ? { default: property.default } : {}),
+      ...(fallback !== undefined ? { default: fallback } : {}),
     };
   }
   for (const [name, key] of Object.entries(OTHER_CONFIG_KEYS)) {

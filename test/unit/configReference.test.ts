@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as prettier from "prettier";
 import { describe, expect, it } from "vitest";
 import { parse, parseDocument } from "yaml";
-import { ConfigError, parsePlatformConfig } from "../../components/config";
+import { CONFIG_KEYS, ConfigError, parsePlatformConfig } from "../../components/config";
 import {
   projectConfigBlock,
   referenceRows,
@@ -84,9 +84,11 @@ describe("Pulumi.yaml's config block", () => {
     expect(parse(file).config).toEqual(block);
   });
 
-  it("declares no key without a default that a stack may leave out (Pulumi requires those everywhere)", () => {
+  it("declares every key the loader reads, and none without a default that a stack may leave out (Pulumi requires those everywhere)", () => {
     const block = projectConfigBlock();
-    expect(Object.keys(block)).not.toContain("slipway:promotion");
+    for (const key of CONFIG_KEYS) expect(Object.keys(block)).toContain(`slipway:${key}`);
+    // slipway:promotion is optional: declared with the default the loader reads as unset.
+    expect(block["slipway:promotion"]).toMatchObject({ default: {} });
     const minimal = {
       cluster: { kind: "existing" },
       registry: { kind: "external", url: "127.0.0.1:5000", repositories: ["apps/web"] },
@@ -111,6 +113,17 @@ describe("Pulumi.yaml's config block", () => {
       ],
     };
     expect(() => parsePlatformConfig(minimal)).not.toThrow();
+    expect(parsePlatformConfig({ ...minimal, promotion: {} }).promotion).toBeUndefined();
+    // Near miss: a promotion that says something is read, and checked.
+    expect(
+      parsePlatformConfig({ ...minimal, promotion: { fromStack: "dev" } }).promotion,
+    ).toMatchObject({
+      fromStack: "dev",
+      mirrorPrefix: "mirror",
+    });
+    expect(() => parsePlatformConfig({ ...minimal, promotion: { fromStak: "dev" } })).toThrow(
+      'slipway:promotion.fromStak is not a known key: did you mean "fromStack"?',
+    );
     for (const [key, declared] of Object.entries(block)) {
       const name = key.replace(/^slipway:/, "") as keyof typeof minimal;
       if ("default" in declared || !(name in minimal)) continue;
