@@ -364,9 +364,11 @@ export class BuildRunner extends pulumi.ComponentResource {
       parent: this,
     });
 
-    const probe = {
+    // Ready when its workers answer; started within two minutes (rootlesskit and the worker take
+    // a while on a cold node); alive while it accepts connections on its port. A slow daemon
+    // leaves rotation, only a stuck one is restarted.
+    const workersAnswer = {
       exec: { command: ["buildctl", "debug", "workers"] },
-      periodSeconds: 10,
       timeoutSeconds: 5,
     };
     const deployment = new k8s.apps.v1.Deployment(
@@ -435,8 +437,14 @@ export class BuildRunner extends pulumi.ComponentResource {
                     requests: { ...resources.requests },
                     limits: { ...resources.limits },
                   },
-                  readinessProbe: probe,
-                  livenessProbe: { ...probe, initialDelaySeconds: 10 },
+                  startupProbe: { ...workersAnswer, periodSeconds: 2, failureThreshold: 60 },
+                  readinessProbe: { ...workersAnswer, periodSeconds: 10 },
+                  livenessProbe: {
+                    tcpSocket: { port: "buildkitd" },
+                    periodSeconds: 20,
+                    timeoutSeconds: 5,
+                    failureThreshold: 3,
+                  },
                   // Only the two capabilities newuidmap/newgidmap carry as file capabilities, to
                   // map the user namespace rootlesskit creates; they need privilege escalation
                   // (no no_new_privs), so allowPrivilegeEscalation stays at its default, true.

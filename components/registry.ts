@@ -247,8 +247,16 @@ export class Registry extends pulumi.ComponentResource {
                     requests: { ...resources.requests },
                     limits: { ...resources.limits },
                   },
+                  // Readiness: the API answers. Liveness only that the process still accepts
+                  // connections, over a longer window: a slow registry leaves rotation, a stuck
+                  // one is restarted.
                   readinessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 5 },
-                  livenessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 10 },
+                  livenessProbe: {
+                    tcpSocket: { port: "registry" },
+                    periodSeconds: 10,
+                    timeoutSeconds: 5,
+                    failureThreshold: 6,
+                  },
                   volumeMounts: [{ name: "data", mountPath: "/var/lib/registry" }],
                 },
               ],

@@ -1,4 +1,4 @@
-/** Workload rules over staying up: probes, graceful shutdown, prod replicas. */
+/** Workload rules over staying up: probes, distinct probes, graceful shutdown, prod replicas. */
 import { COLOR_LABEL } from "../components/vocabulary";
 import { celString, message, slot } from "./message";
 import { PROD_STAGE } from "./settings";
@@ -42,6 +42,66 @@ export const probes: WorkloadRule = {
         violation(w, probeNotSet.text({ at: at(path), probe, kind })),
       ),
     );
+  },
+};
+
+/** The handler a probe checks with: the same one twice means the same check. */
+type ProbeHandler = "httpGet" | "exec" | "tcpSocket" | "grpc";
+
+/** The handler readiness and liveness share, or undefined when they check different things. */
+export function sharedProbeHandler(container: Record<string, any>): ProbeHandler | undefined {
+  const ready = container.readinessProbe;
+  const live = container.livenessProbe;
+  if (!ready || !live) return undefined;
+  const same = (a: unknown, b: unknown) => String(a) === String(b);
+  if (ready.httpGet && live.httpGet)
+    return (ready.httpGet.path ?? "/") === (live.httpGet.path ?? "/") &&
+      same(ready.httpGet.port, live.httpGet.port)
+      ? "httpGet"
+      : undefined;
+  if (ready.exec && live.exec)
+    return JSON.stringify(list(ready.exec.command)) === JSON.stringify(list(live.exec.command))
+      ? "exec"
+      : undefined;
+  if (ready.tcpSocket && live.tcpSocket)
+    return same(ready.tcpSocket.port, live.tcpSocket.port) ? "tcpSocket" : undefined;
+  if (ready.grpc && live.grpc)
+    return ready.grpc.port === live.grpc.port &&
+      (ready.grpc.service ?? "") === (live.grpc.service ?? "")
+      ? "grpc"
+      : undefined;
+  return undefined;
+}
+
+const R = "c.readinessProbe";
+const L = "c.livenessProbe";
+/** CEL: the handler both probes of `c` share, '' for none (the same cases as sharedProbeHandler). */
+const CEL_SHARED_HANDLER = [
+  `has(${R}.httpGet) && has(${L}.httpGet) ? (${R}.httpGet.?path.orValue('/') == ${L}.httpGet.?path.orValue('/') && string(${R}.httpGet.port) == string(${L}.httpGet.port) ? 'httpGet' : '')`,
+  `has(${R}.exec) && has(${L}.exec) ? (${R}.exec.?command.orValue([]) == ${L}.exec.?command.orValue([]) ? 'exec' : '')`,
+  `has(${R}.tcpSocket) && has(${L}.tcpSocket) ? (string(${R}.tcpSocket.port) == string(${L}.tcpSocket.port) ? 'tcpSocket' : '')`,
+  `has(${R}.grpc) && has(${L}.grpc) ? (${R}.grpc.port == ${L}.grpc.port && ${R}.grpc.?service.orValue('') == ${L}.grpc.?service.orValue('') ? 'grpc' : '')`,
+  "''",
+].join(" : ");
+const CEL_BOTH_PROBES = `has(${R}) && has(${L})`;
+const livenessCopiesReadiness = message`${AT}livenessProbe checks what readinessProbe checks (the same ${slot("handler")}): a slow container is then restarted instead of taken out of rotation; give liveness a cheaper check of its own (another path, a tcpSocket)`;
+
+export const probesDistinct: WorkloadRule = {
+  name: "probes-distinct",
+  group: "reliability",
+  description:
+    "An app container's liveness probe is not a copy of its readiness probe: readiness takes a slow container out of rotation, liveness restarts only a stuck one.",
+  kinds: LONG_RUNNING,
+  cel: celPerContainer(
+    `${CEL_BOTH_PROBES} && (${CEL_SHARED_HANDLER}) != ''`,
+    `[${livenessCopiesReadiness.cel({ at: CEL_CONTAINER_AT, handler: `(${CEL_SHARED_HANDLER})` })}]`,
+    "variables.pod.containers",
+  ),
+  check(w) {
+    return containersOf(w, "app").flatMap(({ container, path }) => {
+      const handler = sharedProbeHandler(container);
+      return handler ? [violation(w, livenessCopiesReadiness.text({ at: at(path), handler }))] : [];
+    });
   },
 };
 

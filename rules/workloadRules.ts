@@ -6,7 +6,7 @@
  */
 import { imageAllowedRegistry, imageDigestRequired, imageNoLatestTag } from "./imageRules";
 import { ociAnnotations, recommendedLabels } from "./metadataRules";
-import { gracefulShutdown, probes, prodReplicas } from "./reliabilityRules";
+import { gracefulShutdown, probes, probesDistinct, prodReplicas } from "./reliabilityRules";
 import {
   appArmorProfile,
   containerResources,
@@ -45,6 +45,7 @@ export const WORKLOAD_RULES: readonly WorkloadRule[] = [
   noHostPort,
   noAutomountedToken,
   probes,
+  probesDistinct,
   gracefulShutdown,
   prodReplicas,
   recommendedLabels,

@@ -475,6 +475,40 @@ export const WORKLOAD_FIXTURES: Record<string, { rule: WorkloadRule; cases: Case
       [`${D}: ${C}.${probe} is not set; add a ${probe.replace("Probe", "")} probe`],
     ]),
   },
+  "probes-distinct": {
+    rule: rules.probesDistinct,
+    cases: [
+      [
+        "liveness a copy of readiness (same path and port)",
+        (d) => (d.spec.template.spec.containers[0].livenessProbe.httpGet.path = "/readyz"),
+        [
+          `${D}: ${C}.livenessProbe checks what readinessProbe checks (the same httpGet): a slow container is then restarted instead of taken out of rotation; give liveness a cheaper check of its own (another path, a tcpSocket)`,
+        ],
+      ],
+      [
+        "the same exec command",
+        (d) => {
+          const container = d.spec.template.spec.containers[0];
+          container.readinessProbe = { exec: { command: ["cat", "/tmp/ready"] } };
+          container.livenessProbe = { exec: { command: ["cat", "/tmp/ready"] }, periodSeconds: 30 };
+        },
+        [
+          `${D}: ${C}.livenessProbe checks what readinessProbe checks (the same exec): a slow container is then restarted instead of taken out of rotation; give liveness a cheaper check of its own (another path, a tcpSocket)`,
+        ],
+      ],
+      [
+        "the same tcpSocket port, named and numbered alike",
+        (d) => {
+          const container = d.spec.template.spec.containers[0];
+          container.readinessProbe = { tcpSocket: { port: 8080 } };
+          container.livenessProbe = { tcpSocket: { port: 8080 }, failureThreshold: 6 };
+        },
+        [
+          `${D}: ${C}.livenessProbe checks what readinessProbe checks (the same tcpSocket): a slow container is then restarted instead of taken out of rotation; give liveness a cheaper check of its own (another path, a tcpSocket)`,
+        ],
+      ],
+    ],
+  },
   "graceful-shutdown": {
     rule: rules.gracefulShutdown,
     cases: [

@@ -1,3 +1,4 @@
+import { sharedProbeHandler } from "../../rules/reliabilityRules";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_SETTINGS } from "../../rules/settings";
 import { WorkloadKind, workloadOf } from "../../rules/workload";
@@ -132,5 +133,71 @@ describe("the build-runner exception", () => {
     expect(check(rules.noPrivileged, privileged)).toEqual([
       "Deployment slipway-build/buildkitd: spec.template.spec.containers[0].securityContext.privileged is true; remove it or set it to false",
     ]);
+  });
+});
+
+describe("sharedProbeHandler: when liveness is a copy of readiness", () => {
+  const http = (path: string | undefined, port: unknown) => ({ httpGet: { path, port } });
+  it.each<[string, Record<string, unknown>, string | undefined]>([
+    [
+      "same path and port",
+      { readinessProbe: http("/readyz", "http"), livenessProbe: http("/readyz", "http") },
+      "httpGet",
+    ],
+    [
+      "same path, another port (near miss)",
+      { readinessProbe: http("/readyz", "http"), livenessProbe: http("/readyz", "admin") },
+      undefined,
+    ],
+    [
+      "both paths unset, so both /",
+      { readinessProbe: http(undefined, 80), livenessProbe: http("/", 80) },
+      "httpGet",
+    ],
+    [
+      "another path (near miss)",
+      { readinessProbe: http("/readyz", 80), livenessProbe: http("/healthz", 80) },
+      undefined,
+    ],
+    [
+      "a port as text and as a number",
+      {
+        readinessProbe: { tcpSocket: { port: "8080" } },
+        livenessProbe: { tcpSocket: { port: 8080 } },
+      },
+      "tcpSocket",
+    ],
+    [
+      "httpGet for readiness, tcpSocket for liveness (near miss)",
+      { readinessProbe: http("/", 80), livenessProbe: { tcpSocket: { port: 80 } } },
+      undefined,
+    ],
+    [
+      "the same command",
+      {
+        readinessProbe: { exec: { command: ["true"] } },
+        livenessProbe: { exec: { command: ["true"] } },
+      },
+      "exec",
+    ],
+    [
+      "another argument (near miss)",
+      {
+        readinessProbe: { exec: { command: ["check", "ready"] } },
+        livenessProbe: { exec: { command: ["check", "live"] } },
+      },
+      undefined,
+    ],
+    [
+      "the same grpc service",
+      {
+        readinessProbe: { grpc: { port: 9000 } },
+        livenessProbe: { grpc: { port: 9000, service: "" } },
+      },
+      "grpc",
+    ],
+    ["no liveness probe", { readinessProbe: http("/", 80) }, undefined],
+  ])("%s", (_case, container, handler) => {
+    expect(sharedProbeHandler(container)).toBe(handler);
   });
 });

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
+import { sharedProbeHandler } from "../../rules/reliabilityRules";
 import { inStack, installMocks, ofType, output, recorded, resource, secretValue } from "./harness";
 
 let BuildRunner: typeof import("../../components/buildRunner").BuildRunner;
@@ -72,6 +73,15 @@ describe("BuildRunner engine buildkit", () => {
       ]),
     );
     expect(container.args).toContain("tcp://0.0.0.0:1234");
+    // Distinct probes: ready when the workers answer, alive while the port accepts connections,
+    // and a start window of its own.
+    expect(container.readinessProbe.exec.command).toEqual(["buildctl", "debug", "workers"]);
+    expect(container.livenessProbe.tcpSocket).toEqual({ port: "buildkitd" });
+    expect(container.startupProbe).toMatchObject({
+      exec: { command: ["buildctl", "debug", "workers"] },
+      failureThreshold: 60,
+    });
+    expect(sharedProbeHandler(container)).toBeUndefined();
     expect(container.resources).toEqual({
       requests: { cpu: "500m", memory: "1Gi" },
       limits: { cpu: "2", memory: "4Gi" },

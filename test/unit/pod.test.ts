@@ -4,6 +4,7 @@
  * capability dropped) and each component's own fields. The expected objects were recorded from
  * the components before they shared components/pod.ts, so the builder changes no byte.
  */
+import { sharedProbeHandler } from "../../rules/reliabilityRules";
 import { beforeAll, describe, expect, it } from "vitest";
 import { inStack, installMocks, resource } from "./harness";
 
@@ -187,7 +188,12 @@ describe("Registry pod spec", () => {
         {
           env: REGISTRY_ENV,
           image: REGISTRY_IMAGE,
-          livenessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 10 },
+          livenessProbe: {
+            tcpSocket: { port: "registry" },
+            periodSeconds: 10,
+            timeoutSeconds: 5,
+            failureThreshold: 6,
+          },
           name: "registry",
           ports: [{ containerPort: 5000, name: "registry", protocol: "TCP" }],
           readinessProbe: { httpGet: { path: "/v2/", port: "registry" }, periodSeconds: 5 },
@@ -212,6 +218,8 @@ describe("Registry pod spec", () => {
       new Registry("podreg", { kind: "incluster", repositories: ["apps/web"] });
       return {};
     });
+    // Readiness asks the API, liveness only that the port accepts connections.
+    expect(sharedProbeHandler(podSpecOf("podreg-registry").containers[0])).toBeUndefined();
     expectSamePodSpec(
       podSpecOf("podreg-registry"),
       registryPod(
