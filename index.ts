@@ -14,6 +14,7 @@ import {
   TYPE_TOKENS,
   blueGreenNames,
   componentErrorsAsRunErrors,
+  defaultZoneSpread,
   loadPlatformConfig,
   mirrorRepository,
   releaseRecordOf,
@@ -149,7 +150,14 @@ export = componentErrorsAsRunErrors(() => {
     (service) =>
       new BlueGreenService(
         service.name,
-        { ...service, namespace: stages.namespaces.apply((ns) => ns[service.stage]) },
+        {
+          ...service,
+          spread: {
+            ...service.spread,
+            zones: service.spread.zones ?? defaultZoneSpread(config.cluster.kind),
+          },
+          namespace: stages.namespaces.apply((ns) => ns[service.stage]),
+        },
         { ...onCluster, dependsOn: [stages, admission] },
       ),
   );

@@ -8,6 +8,7 @@ import { hardenedPodSpec } from "./pod";
 import { ConfigProblem, limitsNotBelowRequests, parseComponentArgs } from "./problems";
 import { ROLLING_UPDATE_SURGE } from "./quota";
 import * as field from "./schema";
+import { spreadConstraints, spreadSchema } from "./spread";
 import { PLATFORM, ROLE_LABEL, SLIPWAY_KEY_PREFIX, TYPE_TOKENS } from "./vocabulary";
 
 /**
@@ -92,6 +93,7 @@ export const blueGreenServiceSchema = field.strict({
     .dnsLabel()
     .default(PLATFORM)
     .meta({ description: "Value of app.kubernetes.io/part-of." }),
+  spread: spreadSchema,
   rolloutTimeoutSeconds: field.int(10, 3600).default(300).meta({
     description:
       "How long an `up` waits for a changed Deployment's rollout before failing (the live Service, which depends on the active Deployment, stays unchanged).",
@@ -291,6 +293,7 @@ export class BlueGreenService extends pulumi.ComponentResource {
             spec: hardenedPodSpec({
               user: 65532,
               terminationGracePeriodSeconds: args.terminationGracePeriodSeconds,
+              topologySpreadConstraints: spreadConstraints(selector, args.spread),
               containers: [
                 {
                   name: "app",

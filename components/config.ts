@@ -75,6 +75,7 @@ export const serviceSchema = field.strict({
   partOf: bg.partOf,
   scaleDownDelaySeconds: releaseSettingsShape.scaleDownDelaySeconds,
   rolloutTimeoutSeconds: bg.rolloutTimeoutSeconds,
+  spread: bg.spread,
   checks: releaseSettingsShape.checks,
   blue: bg.blue,
   green: bg.green,

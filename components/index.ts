@@ -7,6 +7,7 @@ export * from "./buildRunner";
 export * from "./cluster";
 export * from "./registry";
 export * from "./releasePromotion";
+export * from "./spread";
 export * from "./stagedNamespaces";
 
 export * from "./config";

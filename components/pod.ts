@@ -22,6 +22,8 @@ export interface HardenedPodArgs {
   readonly containers: readonly HardenedContainer[];
   /** Volumes besides /tmp. */
   readonly volumes?: readonly core.v1.Volume[];
+  /** How replicas spread over nodes and zones (components/spread.ts). Default none. */
+  readonly topologySpreadConstraints?: readonly core.v1.TopologySpreadConstraint[];
   /** Exceptions to the defaults. Each weakens the pod: say why next to it. */
   readonly overrides?: {
     /** Fields laid over the pod securityContext (e.g. a seccomp profile a runtime needs). */
@@ -67,5 +69,8 @@ export function hardenedPodSpec(args: HardenedPodArgs): core.v1.PodSpec {
       volumeMounts: [...(container.volumeMounts ?? []), { name: TMP, mountPath: "/tmp" }],
     })),
     volumes: [...(args.volumes ?? []), { name: TMP, emptyDir: { sizeLimit: TMP_SIZE } }],
+    ...(args.topologySpreadConstraints?.length
+      ? { topologySpreadConstraints: [...args.topologySpreadConstraints] }
+      : {}),
   };
 }

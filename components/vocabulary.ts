@@ -155,3 +155,9 @@ export function formatMemory(bytes: number): string {
   }
   return String(bytes);
 }
+
+/** The well-known node labels a workload's replicas spread over (components/spread.ts, the rules). */
+export const SPREAD_TOPOLOGY_KEYS = {
+  nodes: "kubernetes.io/hostname",
+  zones: "topology.kubernetes.io/zone",
+} as const;

@@ -1,5 +1,5 @@
-/** Workload rules over staying up: probes, distinct probes, graceful shutdown, prod replicas. */
-import { COLOR_LABEL } from "../components/vocabulary";
+/** Workload rules over staying up: probes, distinct probes, graceful shutdown, prod replicas and their spread. */
+import { COLOR_LABEL, SPREAD_TOPOLOGY_KEYS } from "../components/vocabulary";
 import { celString, message, slot } from "./message";
 import { PROD_STAGE } from "./settings";
 import { WorkloadKind, containersOf, list } from "./workload";
@@ -145,6 +145,9 @@ export const gracefulShutdown: WorkloadRule = {
 
 /** What an unset spec.replicas means (the API default). */
 const UNSET_REPLICAS = "unset (1)";
+/** The kinds with spec.replicas, and CEL for theirs (unset is 1). */
+const SCALED_KINDS: readonly WorkloadKind[] = ["Deployment", "StatefulSet"];
+const CEL_REPLICAS = "object.spec.?replicas.orValue(1)";
 const IDLE_COLOR = " (or 0 while its color is idle)";
 const CEL_IS_BLUE_GREEN = `variables.podLabels.exists(l, l == '${COLOR_LABEL}')`;
 const tooFewReplicas = message`spec.replicas is ${slot("replicas")}; a prod workload runs at least 2 replicas${slot("idle")}`;
@@ -154,9 +157,9 @@ export const prodReplicas: WorkloadRule = {
   group: "reliability",
   description:
     "In the prod stage a Deployment or StatefulSet runs at least 2 replicas, or 0 when it is an idle blue/green color.",
-  kinds: ["Deployment", "StatefulSet"],
+  kinds: SCALED_KINDS,
   cel: {
-    expression: `request.namespace != '${PROD_STAGE}' || object.spec.?replicas.orValue(1) >= 2 || (object.spec.?replicas.orValue(1) == 0 && ${CEL_IS_BLUE_GREEN})`,
+    expression: `request.namespace != '${PROD_STAGE}' || ${CEL_REPLICAS} >= 2 || (${CEL_REPLICAS} == 0 && ${CEL_IS_BLUE_GREEN})`,
     messageExpression: celReport(
       `[${tooFewReplicas.cel({
         replicas: `has(object.spec.replicas) ? string(object.spec.replicas) : ${celString(UNSET_REPLICAS)}`,
@@ -175,6 +178,51 @@ export const prodReplicas: WorkloadRule = {
         tooFewReplicas.text({
           replicas: w.replicas ?? UNSET_REPLICAS,
           idle: blueGreen ? IDLE_COLOR : "",
+        }),
+      ),
+    ];
+  },
+};
+
+const SPREAD_KEYS = Object.values(SPREAD_TOPOLOGY_KEYS);
+const CEL_SPREAD_KEYS = `[${SPREAD_KEYS.map(celString).join(", ")}]`;
+const CEL_SPREADS = `variables.pod.?topologySpreadConstraints.orValue([]).exists(t, t.topologyKey in ${CEL_SPREAD_KEYS}) || has(variables.pod.affinity) && has(variables.pod.affinity.podAntiAffinity)`;
+const notSpread = message`${AT}topologySpreadConstraints spreads the ${slot("replicas")} replicas over neither nodes nor zones, so one node can take them all down; spread them over ${slot("keys")} (a blue/green service does by default: slipway:services[].spread) or set a podAntiAffinity`;
+
+/** Whether a pod spec spreads its replicas over nodes or zones, or keeps them apart. */
+export function spreadsReplicas(pod: Record<string, any>): boolean {
+  const constraints = list(pod.topologySpreadConstraints) as Array<{ topologyKey?: string }>;
+  return (
+    constraints.some((t) => SPREAD_KEYS.includes(t.topologyKey as (typeof SPREAD_KEYS)[number])) ||
+    pod.affinity?.podAntiAffinity !== undefined
+  );
+}
+
+export const prodSpread: WorkloadRule = {
+  name: "prod-spread",
+  group: "reliability",
+  description:
+    "In the prod stage a Deployment or StatefulSet of 2 or more replicas spreads them over nodes or zones (topologySpreadConstraints or a podAntiAffinity).",
+  kinds: SCALED_KINDS,
+  cel: {
+    expression: `request.namespace != '${PROD_STAGE}' || ${CEL_REPLICAS} < 2 || ${CEL_SPREADS}`,
+    messageExpression: celReport(
+      `[${notSpread.cel({
+        at: CEL_POD_AT,
+        replicas: `string(${CEL_REPLICAS})`,
+        keys: celString(SPREAD_KEYS.join(" or ")),
+      })}]`,
+    ),
+  },
+  check(w) {
+    if (w.namespace !== PROD_STAGE || (w.replicas ?? 1) < 2 || spreadsReplicas(w.pod)) return [];
+    return [
+      violation(
+        w,
+        notSpread.text({
+          at: at(w.podPath),
+          replicas: w.replicas!,
+          keys: SPREAD_KEYS.join(" or "),
         }),
       ),
     ];

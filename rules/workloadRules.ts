@@ -6,7 +6,13 @@
  */
 import { imageAllowedRegistry, imageDigestRequired, imageNoLatestTag } from "./imageRules";
 import { ociAnnotations, recommendedLabels } from "./metadataRules";
-import { gracefulShutdown, probes, probesDistinct, prodReplicas } from "./reliabilityRules";
+import {
+  gracefulShutdown,
+  probes,
+  probesDistinct,
+  prodReplicas,
+  prodSpread,
+} from "./reliabilityRules";
 import {
   appArmorProfile,
   containerResources,
@@ -48,6 +54,7 @@ export const WORKLOAD_RULES: readonly WorkloadRule[] = [
   probesDistinct,
   gracefulShutdown,
   prodReplicas,
+  prodSpread,
   recommendedLabels,
   ociAnnotations,
 ];

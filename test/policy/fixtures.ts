@@ -47,6 +47,16 @@ export function happyPodSpec(): Record<string, any> {
     securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
     containers: [happyContainer()],
     volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+    topologySpreadConstraints: [
+      {
+        maxSkew: 1,
+        topologyKey: "kubernetes.io/hostname",
+        whenUnsatisfiable: "ScheduleAnyway",
+        labelSelector: {
+          matchLabels: { "app.kubernetes.io/name": "web", "slipway.dev/color": "blue" },
+        },
+      },
+    ],
   };
 }
 
@@ -509,6 +519,28 @@ export const WORKLOAD_FIXTURES: Record<string, { rule: WorkloadRule; cases: Case
       ],
     ],
   },
+  "prod-spread": {
+    rule: rules.prodSpread,
+    cases: [
+      [
+        "two replicas and no spread",
+        (d) => delete d.spec.template.spec.topologySpreadConstraints,
+        [
+          `${D}: ${POD}.topologySpreadConstraints spreads the 2 replicas over neither nodes nor zones, so one node can take them all down; spread them over kubernetes.io/hostname or topology.kubernetes.io/zone (a blue/green service does by default: slipway:services[].spread) or set a podAntiAffinity`,
+        ],
+      ],
+      [
+        "a spread over a label that is neither nodes nor zones",
+        (d) => {
+          d.spec.replicas = 3;
+          d.spec.template.spec.topologySpreadConstraints[0].topologyKey = "example.com/rack";
+        },
+        [
+          `${D}: ${POD}.topologySpreadConstraints spreads the 3 replicas over neither nodes nor zones, so one node can take them all down; spread them over kubernetes.io/hostname or topology.kubernetes.io/zone (a blue/green service does by default: slipway:services[].spread) or set a podAntiAffinity`,
+        ],
+      ],
+    ],
+  },
   "graceful-shutdown": {
     rule: rules.gracefulShutdown,
     cases: [
@@ -622,6 +654,38 @@ export const ADMISSION_ONLY_FIXTURES: [string, Change][] = [
 /** Changes that keep the happy Deployment passing every rule (edge cases of some rules). */
 export const PASSING_FIXTURES: [string, Change][] = [
   ["prod-replicas: 0 replicas of an idle color", (d) => (d.spec.replicas = 0)],
+  [
+    "prod-spread: a zone spread alone",
+    (d) =>
+      (d.spec.template.spec.topologySpreadConstraints[0].topologyKey =
+        "topology.kubernetes.io/zone"),
+  ],
+  [
+    "prod-spread: a podAntiAffinity instead of a spread",
+    (d) => {
+      delete d.spec.template.spec.topologySpreadConstraints;
+      d.spec.template.spec.affinity = {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 100,
+              podAffinityTerm: {
+                topologyKey: "kubernetes.io/hostname",
+                labelSelector: { matchLabels: { "app.kubernetes.io/name": "web" } },
+              },
+            },
+          ],
+        },
+      };
+    },
+  ],
+  [
+    "prod-spread: an idle color (0 replicas) needs no spread",
+    (d) => {
+      delete d.spec.template.spec.topologySpreadConstraints;
+      d.spec.replicas = 0;
+    },
+  ],
   [
     "apparmor-profile: Localhost on the pod, RuntimeDefault on the container and its annotation",
     (d) => {

@@ -14,6 +14,7 @@ import {
 import { closestKey, editDistance, formatProblem } from "../../components/problems";
 import { REGISTRY_IMAGE } from "../../components/pinnedImages";
 import { cpuFromNumber } from "../../components/schema";
+import { SpreadConfig, defaultZoneSpread, spreadConstraints } from "../../components/spread";
 
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const IMAGE = `ghcr.io/acme/web:1.0.0@${DIGEST}`;
@@ -290,7 +291,7 @@ describe("parsePlatformConfig: bad input names the key, the value and what is al
     [
       "a misspelt key",
       withChange("services.0.replica", 3),
-      "slipway:services[0].replica is not a known key (allowed keys: name, stage, port, activeColor, idleReplicas, resources, readinessPath, livenessPath, preStopSleepSeconds, terminationGracePeriodSeconds, env, partOf, scaleDownDelaySeconds, rolloutTimeoutSeconds, checks, blue, green)",
+      "slipway:services[0].replica is not a known key (allowed keys: name, stage, port, activeColor, idleReplicas, resources, readinessPath, livenessPath, preStopSleepSeconds, terminationGracePeriodSeconds, env, partOf, scaleDownDelaySeconds, rolloutTimeoutSeconds, spread, checks, blue, green)",
     ],
     [
       "a pod label outside slipway.dev/",
@@ -686,5 +687,48 @@ describe("values that passed and failed later: each refused at once, its near mi
   ])("%s", (_case, path, bad, message, good) => {
     expect(errorOf(withChange(path, bad))).toBe(message);
     expect(() => parsePlatformConfig(withChange(path, good))).not.toThrow();
+  });
+});
+
+describe("spread: how each color's pods spread over nodes and zones", () => {
+  const selector = { "app.kubernetes.io/name": "web", "slipway.dev/color": "blue" };
+  it.each<[string, SpreadConfig, string[]]>([
+    [
+      "the default: nodes when it can",
+      { nodes: "preferred" },
+      ["kubernetes.io/hostname ScheduleAnyway"],
+    ],
+    ["nodes required", { nodes: "required" }, ["kubernetes.io/hostname DoNotSchedule"]],
+    [
+      "nodes and zones",
+      { nodes: "preferred", zones: "required" },
+      ["kubernetes.io/hostname ScheduleAnyway", "topology.kubernetes.io/zone DoNotSchedule"],
+    ],
+    ["off", { nodes: "off", zones: "off" }, []],
+  ])("%s", (_case, spread, constraints) => {
+    const declared = spreadConstraints(selector, spread);
+    expect(declared.map((t) => `${t.topologyKey} ${t.whenUnsatisfiable}`)).toEqual(constraints);
+    for (const t of declared) expect(t.labelSelector.matchLabels).toEqual(selector);
+  });
+
+  it("spreads over zones by default only where the cluster has them", () => {
+    expect(defaultZoneSpread("eks")).toBe("preferred");
+    expect(defaultZoneSpread("existing")).toBe("off");
+  });
+
+  it("refuses a mode it does not know, naming the allowed ones", () => {
+    expect(errorOf(withChange("services.0.spread", { nodes: "always" }))).toBe(
+      'slipway:services[0].spread.nodes "always" must be one of: preferred, required, off',
+    );
+    expect(errorOf(withChange("services.0.spread", { node: "required" }))).toBe(
+      'slipway:services[0].spread.node is not a known key: did you mean "nodes"? (allowed keys: nodes, zones)',
+    );
+    expect(
+      parsePlatformConfig(withChange("services.0.spread", { zones: "required" })).services[0]
+        .spread,
+    ).toEqual({
+      nodes: "preferred",
+      zones: "required",
+    });
   });
 });

@@ -66,7 +66,22 @@ describe("BlueGreenService pod spec", () => {
     preStop: number;
     grace: number;
     resources: object;
+    service: string;
+    color: string;
+    /** whenUnsatisfiable of the node and zone constraints; undefined: none. */
+    spread: { nodes?: string; zones?: string };
   }) {
+    const constraint = (topologyKey: string, whenUnsatisfiable: string) => ({
+      labelSelector: {
+        matchLabels: { "app.kubernetes.io/name": pod.service, "slipway.dev/color": pod.color },
+      },
+      matchLabelKeys: ["pod-template-hash"],
+      maxSkew: 1,
+      nodeAffinityPolicy: "Honor",
+      nodeTaintsPolicy: "Honor",
+      topologyKey,
+      whenUnsatisfiable,
+    });
     return {
       automountServiceAccountToken: false,
       containers: [
@@ -98,6 +113,10 @@ describe("BlueGreenService pod spec", () => {
         seccompProfile: { type: "RuntimeDefault" },
       },
       terminationGracePeriodSeconds: pod.grace,
+      topologySpreadConstraints: [
+        ...(pod.spread.nodes ? [constraint("kubernetes.io/hostname", pod.spread.nodes)] : []),
+        ...(pod.spread.zones ? [constraint("topology.kubernetes.io/zone", pod.spread.zones)] : []),
+      ],
       volumes: [TMP_VOLUME],
     };
   }
@@ -117,6 +136,7 @@ describe("BlueGreenService pod spec", () => {
         livenessPath: "/live",
         preStopSleepSeconds: 7,
         terminationGracePeriodSeconds: 40,
+        spread: { nodes: "required", zones: "preferred" },
         blue: {
           image: `ghcr.io/acme/web:1.0.0@${DIGEST}`,
           replicas: 2,
@@ -139,6 +159,9 @@ describe("BlueGreenService pod spec", () => {
         liveness: "/live",
         preStop: 7,
         grace: 40,
+        service: "full",
+        color: "blue",
+        spread: { nodes: "DoNotSchedule", zones: "ScheduleAnyway" },
         resources: {
           limits: { cpu: "500m", memory: "256Mi" },
           requests: { cpu: "100m", memory: "128Mi" },
@@ -175,6 +198,10 @@ describe("BlueGreenService pod spec", () => {
           limits: { cpu: "100m", memory: "64Mi" },
           requests: { cpu: "50m", memory: "64Mi" },
         },
+        // Over nodes when it can; zones only where the stack says it has them.
+        service: "plain",
+        color: "green",
+        spread: { nodes: "ScheduleAnyway" },
       }),
     );
   });

@@ -274,6 +274,7 @@ describe("promotion config", () => {
       mirrorPrefix: "mirror",
     });
     expect(parsePlatformConfig(base).promotion).toBeUndefined();
+    expect(parsePlatformConfig({ ...base, promotion: {} }).promotion).toBeUndefined();
   });
 
   it.each([
@@ -282,7 +283,8 @@ describe("promotion config", () => {
       'slipway:promotion.fromStack "a b" must name a stack as "<organization>/<project>/<stack>" or "<stack>" (letters, digits, ".", "_", "-")',
     ],
     [
-      {},
+      // {} is Pulumi.yaml's default, no promotion; a promotion that says anything needs its stack.
+      { sourceInsecure: true },
       'slipway:promotion.fromStack is missing: it must name a stack as "<organization>/<project>/<stack>" or "<stack>" (letters, digits, ".", "_", "-")',
     ],
     [

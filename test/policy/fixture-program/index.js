@@ -28,6 +28,14 @@ new k8s.apps.v1.Deployment("web", {
         automountServiceAccountToken: false,
         hostNetwork: true,
         securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+        topologySpreadConstraints: [
+          {
+            maxSkew: 1,
+            topologyKey: "kubernetes.io/hostname",
+            whenUnsatisfiable: "ScheduleAnyway",
+            labelSelector: { matchLabels: { "app.kubernetes.io/name": "web" } },
+          },
+        ],
         containers: [
           {
             name: "app",

@@ -47,8 +47,10 @@ export const ADMISSION_RULES = [
   "no-host-port",
   "no-automounted-service-account-token",
   "probes",
+  "probes-distinct",
   "graceful-shutdown",
   "prod-replicas",
+  "prod-spread",
   "recommended-labels",
   "oci-annotations",
 ];

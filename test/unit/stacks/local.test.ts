@@ -70,6 +70,27 @@ describe("stack local (Pulumi.local.yaml under mocks)", () => {
     expect(resource(T.roleBinding, "stages-staging-team").inputs.roleRef.name).toBe("view");
   });
 
+  it("spreads each color over nodes only: the embedded cluster has no zones", () => {
+    for (const color of ["blue", "green"]) {
+      const spread = resource(T.deployment, `podinfo-${color}`).inputs.spec.template.spec
+        .topologySpreadConstraints as Array<Record<string, unknown>>;
+      expect(spread).toEqual([
+        {
+          maxSkew: 1,
+          topologyKey: "kubernetes.io/hostname",
+          // Never blocks: the local stack's one real node holds every replica.
+          whenUnsatisfiable: "ScheduleAnyway",
+          labelSelector: {
+            matchLabels: { "app.kubernetes.io/name": "podinfo", "slipway.dev/color": color },
+          },
+          matchLabelKeys: ["pod-template-hash"],
+          nodeTaintsPolicy: "Honor",
+          nodeAffinityPolicy: "Honor",
+        },
+      ]);
+    }
+  });
+
   it("serves podinfo from blue with green idle at 0", async () => {
     expect(resource(T.service, "podinfo-live").inputs.spec.selector).toEqual({
       "app.kubernetes.io/name": "podinfo",

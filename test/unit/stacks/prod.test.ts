@@ -89,6 +89,15 @@ describe("stack prod (Pulumi.prod.yaml under mocks)", () => {
     ).toBe("restricted");
   });
 
+  it("spreads each color over nodes and over the cluster's zones", () => {
+    const spread = resource(T.deployment, "podinfo-blue").inputs.spec.template.spec
+      .topologySpreadConstraints as Array<{ topologyKey: string; whenUnsatisfiable: string }>;
+    expect(spread.map((t) => `${t.topologyKey} ${t.whenUnsatisfiable}`)).toEqual([
+      "kubernetes.io/hostname ScheduleAnyway",
+      "topology.kubernetes.io/zone ScheduleAnyway",
+    ]);
+  });
+
   it("runs three replicas of the live color from the prod registry", async () => {
     expect(resource(T.deployment, "podinfo-blue").inputs.spec.replicas).toBe(3);
     expect(resource(T.deployment, "podinfo-blue").inputs.metadata.namespace).toBe("prod");
