@@ -71,6 +71,7 @@ afterAll(async () => {
   } finally {
     await cluster.stop();
     await sh("git", ["worktree", "remove", "--force", base]).catch(() => undefined);
+    fs.rmSync(path.dirname(base), { recursive: true, force: true });
     fs.rmSync(backend, { recursive: true, force: true });
   }
 });

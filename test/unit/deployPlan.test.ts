@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { Io } from "../../cli/command";
 import { runCli } from "../../cli/main";
 import { DeployStep, ServiceColors, deploySteps } from "../../cli/deployPlan/plan";
@@ -111,6 +111,7 @@ describe("deploySteps: digest and activeColor changes go through release/promote
 
 describe("slipway deploy-plan", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "slipway-deploy-plan-"));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const write = (name: string, value: unknown) => {
     const file = path.join(dir, name);
     fs.writeFileSync(file, typeof value === "string" ? value : JSON.stringify(value));
