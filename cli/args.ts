@@ -36,7 +36,8 @@ export function optionProblem(error: Error & { code?: string }, options: Options
       return `unknown option ${flag}${near ? `: did you mean --${near}?` : ""} (options: ${list}; --help shows them)`;
     }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return /argument missing/.test(error.message)
+      // "argument missing", or "ambiguous" when the next word is another option.
+      return /argument missing|ambiguous/.test(error.message)
         ? `${flag} needs a value`
         : `${flag} takes no value`;
     default:

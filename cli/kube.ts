@@ -104,7 +104,11 @@ export type WatchEvent<T> =
 export class KubeClient {
   private readonly agent: http.Agent;
 
-  constructor(readonly target: KubeTarget) {
+  constructor(
+    readonly target: KubeTarget,
+    /** How long a request (not a watch) may go without a byte from the API server. */
+    private readonly requestTimeoutMs = REQUEST_IDLE_TIMEOUT_MS,
+  ) {
     this.agent = target.server.startsWith("https:")
       ? new https.Agent({
           ca: target.ca,
@@ -183,6 +187,15 @@ export class KubeClient {
         res.on("error", reject);
       });
       req.on("error", (error) => reject(unreachable(this.target.server, error)));
+      // An API server that accepts the connection and then says nothing must not hang a release
+      // (nor a watch's stop(), which waits for its list).
+      req.setTimeout(this.requestTimeoutMs, () =>
+        req.destroy(
+          Object.assign(new Error(`no answer within ${this.requestTimeoutMs / 1000} s`), {
+            code: "ETIMEDOUT",
+          }),
+        ),
+      );
       req.end(body === undefined ? undefined : JSON.stringify(body));
     });
   }
@@ -298,6 +311,8 @@ export class KubeClient {
     return mod.request(url, { method, headers, agent: this.agent }, onResponse);
   }
 }
+
+const REQUEST_IDLE_TIMEOUT_MS = 30_000;
 
 /** Network errors that mean nothing answers at the server's address. */
 const UNREACHABLE_CODES = ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"];

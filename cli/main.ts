@@ -72,13 +72,14 @@ export async function runCli(
 }
 
 /**
- * A reader that went away (`slipway status web | head -1`) is not an error: end quietly with
- * the exit code so far, as the standard tools do.
+ * A reader that went away (`slipway status web | head -1`) is not an error: later writes to that
+ * stream are dropped and the command runs to its own end — a release still cleans up and exits
+ * with its own code — as the standard tools do.
  */
 export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
   stream.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;
-    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    stream.write = (() => true) as typeof stream.write;
   });
 }
 

@@ -103,6 +103,24 @@ export function clusterProblems(config: ClusterConfig): ConfigProblem[] {
         'must list at least one CIDR when endpointPublicAccess is true: EKS opens an empty list to 0.0.0.0/0 (e.g. ["203.0.113.7/32"])',
     });
   }
+  const [base, prefix] = config.vpcCidr.split("/");
+  const longest = 20 - Math.ceil(Math.log2(config.availabilityZones * 2));
+  const address = base.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+  const network = address - (address % 2 ** (32 - Number(prefix)));
+  if (network !== address) {
+    const quad = [24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join(".");
+    problems.push({
+      path: ["vpcCidr"],
+      value: config.vpcCidr,
+      message: `must be a network address (its host bits are set): write ${quad}/${prefix}`,
+    });
+  } else if (Number(prefix) > longest) {
+    problems.push({
+      path: ["vpcCidr"],
+      value: config.vpcCidr,
+      message: `is too small for a private and a public /20 in each of ${config.availabilityZones} zones: use a prefix of /${longest} or shorter`,
+    });
+  }
   const { minSize, desiredSize, maxSize } = config.nodeGroup;
   if (minSize > maxSize) {
     problems.push({

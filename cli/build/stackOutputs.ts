@@ -42,8 +42,10 @@ export async function readStackOutputs(options: {
   );
   if (result.code !== 0) {
     // A stack name that is not one of the project's: say so, as the release commands do.
-    if (!fs.existsSync(StackFile.path(options.projectDir, options.stack)))
-      throw noStackFile(options.projectDir, options.stack);
+    if (!fs.existsSync(StackFile.path(options.projectDir, options.stack))) {
+      const refusal = noStackFile(options.projectDir, options.stack);
+      throw new CliError(`${refusal.message} (pulumi: ${result.stderr.trim().split("\n")[0]})`);
+    }
     throw new CliError(
       `cannot read the outputs of stack ${options.stack} in ${options.projectDir}: ${result.stderr.trim() || `pulumi exited with ${result.code}`}`,
     );

@@ -253,13 +253,16 @@ export class ClusterView {
   }
 }
 
+/** A watch open this long counts as healthy: the next break waits the base retry again. */
+const WATCH_HEALTHY_MS = 10_000;
+
 /**
  * Lists `path`, then follows it from the list's resourceVersion until `signal` aborts, the way
  * client-go's reflector does: when the server ends the watch (its own timeout, or an ERROR event
  * such as 504 "Too large resource version" from a watch cache that lags a fresh list, or 410
  * Gone) or a request fails, `broken` is called and, `retryMs` later, a new list starts over, so a
- * caller's picture is never stale for longer than that. Resolves once `signal` aborts; never
- * rejects.
+ * caller's picture is never stale for longer than that (doubling, up to 16×, while breaks follow
+ * one another). Resolves once `signal` aborts; never rejects.
  */
 export async function listAndWatch<T>(
   kube: KubeClient,
@@ -272,9 +275,14 @@ export async function listAndWatch<T>(
   signal: AbortSignal,
   retryMs = 1_000,
 ): Promise<void> {
+  // Consecutive breaks: the wait before the next list doubles with each (at most 16×), and a
+  // watch that stayed open a while starts the count over, so a struggling server is not
+  // listed against several times a second.
+  let breaks = 0;
   while (!signal.aborted) {
     // One watch at a time, ended by the caller's signal or by the server's ERROR event.
     const thisWatch = new AbortController();
+    const opened = Date.now();
     const end = () => thisWatch.abort();
     signal.addEventListener("abort", end, { once: true });
     let why = "the watch ended";
@@ -301,8 +309,10 @@ export async function listAndWatch<T>(
     }
     if (signal.aborted) break;
     on.broken?.(why.trim());
+    breaks = Date.now() - opened >= WATCH_HEALTHY_MS ? 1 : breaks + 1;
+    const wait = retryMs * 2 ** Math.min(breaks - 1, 4);
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, retryMs);
+      const timer = setTimeout(done, wait);
       function done() {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);

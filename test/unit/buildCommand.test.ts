@@ -501,7 +501,9 @@ describe("slipway build --stack names a stack the project does not have", () => 
 
   it("lists the project's stacks, as the release commands do", async () => {
     await expect(read("prdo")).rejects.toThrow(
-      new CliError(`--stack "prdo" has no Pulumi.prdo.yaml in ${project}; stacks here: dev, prod`),
+      new CliError(
+        `--stack "prdo" has no Pulumi.prdo.yaml in ${project}; stacks here: dev, prod (pulumi: error: no stack named 'prdo' found)`,
+      ),
     );
   });
 

@@ -116,10 +116,12 @@ describe("help and option mistakes", () => {
   it("says which option lacks its value, and which takes none", async () => {
     const io = bufferIo();
     expect(await runCli(["greet", "ana", "--stack"], io, [withOptions])).toBe(2);
+    expect(await runCli(["greet", "ana", "--stack", "--loud"], io, [withOptions])).toBe(2);
     expect(await runCli(["greet", "ana", "--loud=yes", "--stack", "dev"], io, [withOptions])).toBe(
       2,
     );
     expect(io.lines.err.map((line) => line.split("\n")[0])).toEqual([
+      "slipway greet: --stack needs a value",
       "slipway greet: --stack needs a value",
       "slipway greet: --loud takes no value",
     ]);
@@ -222,6 +224,22 @@ describe("a cluster that does not answer, and a reader that went away", () => {
     ]);
   });
 
+  it("a server that takes the connection and never answers ends the request, not the command", async () => {
+    const silent = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const kube = new KubeClient({ server: `http://127.0.0.1:${port}`, insecure: false }, 200);
+    try {
+      const error = await kube.get("/api/v1/namespaces").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ClusterUnreachableError);
+      expect((error as ClusterUnreachableError).code).toBe("ETIMEDOUT");
+    } finally {
+      kube.close();
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it("an answer the server refuses stays the API's error (near miss)", async () => {
     const server = http.createServer((_req, res) => {
       res.writeHead(403, { "content-type": "application/json" });
@@ -240,21 +258,25 @@ describe("a cluster that does not answer, and a reader that went away", () => {
     }
   });
 
-  it("EPIPE on stdout ends the process quietly with the exit code so far; other errors still throw", () => {
-    const stream = new EventEmitter() as unknown as NodeJS.WriteStream;
+  it("EPIPE: later writes to that stream are dropped and the command runs to its own end; other errors still throw", () => {
+    const written: string[] = [];
+    const stream = Object.assign(new EventEmitter(), {
+      write: (chunk: string) => (written.push(chunk), true),
+    }) as unknown as NodeJS.WriteStream;
     const exit = vi.spyOn(process, "exit").mockImplementation((() => undefined) as never);
-    const before = process.exitCode;
     try {
       endQuietlyOnClosedPipe(stream);
-      process.exitCode = 3;
+      stream.write("before\n");
       stream.emit("error", Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
-      expect(exit).toHaveBeenCalledWith(3);
+      stream.write("after\n");
+      expect(written).toEqual(["before\n"]);
+      // Never a mid-command exit: a release's cleanup and exit code are its own.
+      expect(exit).not.toHaveBeenCalled();
       expect(() => stream.emit("error", Object.assign(new Error("EIO"), { code: "EIO" }))).toThrow(
         "EIO",
       );
     } finally {
       exit.mockRestore();
-      process.exitCode = before;
     }
   });
 });

@@ -664,6 +664,20 @@ describe("values that passed and failed later: each refused at once, its near mi
       eks({ vpcCidr: "10.1.0.0/16" }),
     ],
     [
+      "a VPC CIDR with host bits set",
+      "cluster",
+      eks({ vpcCidr: "10.0.3.0/16" }),
+      'slipway:cluster.vpcCidr "10.0.3.0/16" must be a network address (its host bits are set): write 10.0.0.0/16',
+      eks({ vpcCidr: "10.0.0.0/16" }),
+    ],
+    [
+      "a VPC CIDR too small for its zones' /20 subnets",
+      "cluster",
+      eks({ vpcCidr: "10.0.0.0/18", availabilityZones: 3 }),
+      'slipway:cluster.vpcCidr "10.0.0.0/18" is too small for a private and a public /20 in each of 3 zones: use a prefix of /17 or shorter',
+      eks({ vpcCidr: "10.0.0.0/18", availabilityZones: 2 }),
+    ],
+    [
       "a node group whose minSize exceeds its maxSize",
       "cluster",
       eks({ nodeGroup: { minSize: 5, maxSize: 4, desiredSize: 5 } }),

@@ -141,6 +141,29 @@ describe("listAndWatch: lists, follows, and lists again when the server ends the
     expect(seen.open).toBe(0);
   });
 
+  it("waits twice as long after each break that follows another", async () => {
+    const { kube, seen } = scripted([new Error("503 Service Unavailable")], []);
+    const started: number[] = [];
+    const counting = {
+      ...kube,
+      get: (p: string) => (started.push(Date.now()), kube.get(p)),
+    } as unknown as KubeClient;
+    const stop = new AbortController();
+    const done = listAndWatch<PodLike>(
+      counting,
+      "/pods",
+      { list: () => undefined, event: () => undefined },
+      stop.signal,
+      10,
+    );
+    await until("the fourth list", () => seen.lists >= 4);
+    stop.abort();
+    await done;
+    // 10, 20, 40 ms between them: a fixed retry would have listed again after 30 ms in all.
+    expect(started[3] - started[0]).toBeGreaterThanOrEqual(70);
+    expect(started[2] - started[1]).toBeGreaterThanOrEqual(20);
+  });
+
   it("passes object events on, not bookmarks, and ends at once when stopped while waiting to retry", async () => {
     const modified: WatchEvent<PodLike> = { type: "MODIFIED", object: pod("web-green-1", "fails") };
     const bookmark: WatchEvent<PodLike> = {
