@@ -115,6 +115,8 @@ export class ClusterView {
     timeoutMs: number,
     onWaiting: (problems: string[]) => void = () => undefined,
     resyncMs = 5_000,
+    /** Ends the wait early, with the last look's problems. */
+    cancel?: AbortSignal,
   ): Promise<string[]> {
     const names = blueGreenNames(this.service);
     const deployments = encodeURIComponent(`${APP_NAME_LABEL}=${this.service}`);
@@ -145,12 +147,13 @@ export class ClusterView {
     );
     const deadline = Date.now() + timeoutMs;
     let waited = false;
+    cancel?.addEventListener("abort", onChange, { once: true });
     try {
       for (;;) {
         changed = false;
         const problems = await this.colorProblems(color, role);
         const left = deadline - Date.now();
-        if (problems.length === 0 || left <= 0) return problems;
+        if (problems.length === 0 || left <= 0 || cancel?.aborted) return problems;
         if (!waited) onWaiting(problems);
         waited = true;
         if (!changed) {
@@ -165,6 +168,7 @@ export class ClusterView {
         }
       }
     } finally {
+      cancel?.removeEventListener("abort", onChange);
       stop.abort();
       await watching;
     }

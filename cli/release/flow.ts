@@ -133,7 +133,9 @@ export class ReleaseFlow {
         created: options.created,
       });
       file.putRecord(record);
-      // A pod that cannot pull the digest ends the up early instead of at the rollout timeout.
+      // A pod that cannot pull the digest ends the up, or phase 2's wait for readiness (the
+      // provider's rollout await can pass before the new pods exist), early instead of at the
+      // rollout timeout.
       const cancel = new AbortController();
       let pullFailure: string | undefined;
       const pulls = session.view.watchImagePulls(
@@ -142,10 +144,11 @@ export class ReleaseFlow {
         this.deps.imagePullGraceMs ?? IMAGE_PULL_GRACE_MS,
         (problem) => {
           pullFailure = problem;
-          this.log(`${problem}; cancelling the up`);
+          this.log(`${problem}; cancelling the release`);
           cancel.abort();
         },
       );
+      let problems: string[];
       try {
         await this.applyPhase(
           session,
@@ -155,30 +158,34 @@ export class ReleaseFlow {
             this.restoreIdle(session, record, `phase 1 (deploy the idle color) failed:\n${cause}`),
           {
             cancel: cancel.signal,
-            // The watch ends with the up. When the up failed, a pull failure seen so far (even
-            // one inside its grace: the rollout timeout may come first) leads the reason.
+            // When the up failed, a pull failure seen so far (even one inside its grace: the
+            // rollout timeout may come first) leads the reason, and the watch ends. After a good
+            // up it goes on through phase 2's wait; drift found after it keeps the engine's words.
             settled: async (failed) => {
+              if (!failed) return undefined;
               const failure = pullFailure ?? pulls.failing();
               await pulls.stop();
-              return failed ? failure : undefined;
+              return failure;
             },
           },
         );
+
+        // Phase 2: prove readiness through the API, then the pre-promotion checks. The idle
+        // color may take until its rollout timeout to turn ready; live traffic is not waiting.
+        await session.lease.setPhase("verify");
+        problems = await this.verify(
+          session,
+          target,
+          "preview",
+          svc.checks.prePromotion,
+          options.image,
+          svc.rolloutTimeoutSeconds * 1000,
+          cancel.signal,
+        );
+        if (pullFailure) problems = [pullFailure, ...problems.filter((p) => p !== pullFailure)];
       } finally {
         await pulls.stop();
       }
-
-      // Phase 2: prove readiness through the API, then the pre-promotion checks. The idle color
-      // may take until its rollout timeout to turn ready; live traffic is not waiting on it.
-      await session.lease.setPhase("verify");
-      const problems = await this.verify(
-        session,
-        target,
-        "preview",
-        svc.checks.prePromotion,
-        options.image,
-        svc.rolloutTimeoutSeconds * 1000,
-      );
       if (problems.length > 0) {
         await this.restoreIdle(
           session,
@@ -581,14 +588,22 @@ export class ReleaseFlow {
     checks: ServiceConfig["checks"]["prePromotion"],
     image: string,
     readyWithinMs = 0,
+    /** Ends the wait for readiness early (the release's pull watch gave up on the image). */
+    cancel?: AbortSignal,
   ): Promise<string[]> {
     const { svc, view } = session;
     const readiness =
       readyWithinMs > 0
-        ? await view.untilColorReady(color, role, readyWithinMs, (problems) =>
-            this.log(
-              `  ${color} is not ready yet (${problems.join("; ")}); waiting up to ${readyWithinMs / 1000} s`,
-            ),
+        ? await view.untilColorReady(
+            color,
+            role,
+            readyWithinMs,
+            (problems) =>
+              this.log(
+                `  ${color} is not ready yet (${problems.join("; ")}); waiting up to ${readyWithinMs / 1000} s`,
+              ),
+            undefined,
+            cancel,
           )
         : await view.colorProblems(color, role);
     if (readiness.length > 0) return readiness;

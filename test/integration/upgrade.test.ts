@@ -18,14 +18,24 @@ const BASE_COMMIT = "f866a6f2dc4ff542ba11c055961888ba979e78cc";
 /** Components the structure move introduced (type::name): their create declares no object. */
 const NEW_COMPONENTS = ["slipway:k8s:AdmissionPolicies::admission"];
 
+/** The admission policy of a rule new since the base, with its Deny and Warn bindings. */
+const newRule = (rule: string) =>
+  ["", "-mandatory", "-advisory"].map(
+    (suffix, i) =>
+      `slipway:k8s:AdmissionPolicies$kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy${i === 0 ? "" : "Binding"}::admission-slipway-${rule}${suffix}`,
+  );
+
 /**
- * Objects later code adds on purpose, each with why (issue 14, the delivery loop on the real
- * node): buildkitd's config naming the plain-HTTP in-cluster registry, and the registry's second
- * Service at the fixed address the node's containerd pulls the registry's name from.
+ * Objects later code adds on purpose, each with why: issue 14 (the delivery loop on the real
+ * node) adds buildkitd's config naming the plain-HTTP in-cluster registry and the registry's
+ * second Service at the fixed address the node's containerd pulls the registry's name from;
+ * issue 18 adds the admission half of two new rules.
  */
 const INTENDED_CREATES = [
   "slipway:build:BuildRunner$kubernetes:core/v1:ConfigMap::build-buildkitd-config",
   "slipway:registry:Registry$kubernetes:core/v1:Service::registry-node-service",
+  ...newRule("probes-distinct"),
+  ...newRule("prod-spread"),
 ];
 
 const cluster = new TestCluster("slipway-it-upgrade", 36501);

@@ -476,6 +476,22 @@ describe("ReleaseFlow fails fast when the idle color cannot pull its image (fake
     expect([...api.objects.keys()].some((k) => k.includes("/leases/"))).toBe(false);
   });
 
+  it("ends phase 2's wait for readiness too when the up passed before the pods failed to pull", async () => {
+    // The provider's rollout await can pass before the new pods exist; they fail to pull after.
+    onDeployIdle(async (cluster) => {
+      cluster.unready.add("web-green-1").add("web-green-2");
+      void failPull(cluster, "web-green-1");
+    });
+    const started = Date.now();
+    await expect(releaseB(20)).rejects.toThrow(
+      `phase 2 (pre-promotion checks) failed:\n  pod web-green-1 cannot pull ${B}: ErrImagePull: failed to pull and unpack image "${B}": not found`,
+    );
+    // Far inside the service's 300 s rollout timeout, which the wait would otherwise run to.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(engine.ups).toEqual(["deploy-idle", "restore the idle color"]);
+    expect(file()).toContain("activeColor: blue");
+  });
+
   it("names the pull failure when the rollout timeout ends the up inside the grace", async () => {
     onDeployIdle(async (cluster) => {
       await failPull(cluster, "web-green-2");
