@@ -136,26 +136,39 @@ export interface StatefulChange {
   readonly reasons: readonly string[];
 }
 
-export function statefulChanges(preview: PreviewJson): StatefulChange[] {
-  const out: StatefulChange[] = [];
+/** Each resource the plan replaces or deletes, once (a replacement can take several steps). */
+function replacedOrDeleted(
+  preview: PreviewJson,
+): Array<{ change: "replace" | "delete"; urn: Urn; step: PreviewStep }> {
   const seen = new Set<string>();
-  for (const step of preview.steps) {
+  return preview.steps.flatMap((step) => {
     const change = changeOf(step.op);
-    if ((change !== "replace" && change !== "delete") || seen.has(step.urn)) continue;
-    const urn = parseUrn(step.urn);
-    const kind = statefulKind(urn);
-    if (!kind) continue;
+    if ((change !== "replace" && change !== "delete") || seen.has(step.urn)) return [];
     seen.add(step.urn);
-    out.push({
-      change,
-      kind,
-      type: urn.type,
-      name: urn.name,
-      component: componentOf(step),
-      reasons: step.replaceReasons ?? [],
-    });
-  }
-  return out;
+    return [{ change, urn: parseUrn(step.urn), step }];
+  });
+}
+
+/** A replaced or deleted resource as the summary and the plan check report it. */
+function lostResource(
+  { change, urn, step }: ReturnType<typeof replacedOrDeleted>[number],
+  kind: string,
+): StatefulChange {
+  return {
+    change,
+    kind,
+    type: urn.type,
+    name: urn.name,
+    component: componentOf(step),
+    reasons: step.replaceReasons ?? [],
+  };
+}
+
+export function statefulChanges(preview: PreviewJson): StatefulChange[] {
+  return replacedOrDeleted(preview).flatMap((lost) => {
+    const kind = statefulKind(lost.urn);
+    return kind ? [lostResource(lost, kind)] : [];
+  });
 }
 
 export interface BlueGreenSwitch {
@@ -265,25 +278,10 @@ export interface GuardedChange extends StatefulChange {
  * refuses to apply unseen. A typo that drops `slipway:services` plans exactly such deletions.
  */
 export function guardedChanges(preview: PreviewJson): GuardedChange[] {
-  const out: GuardedChange[] = [];
-  const seen = new Set<string>();
-  for (const step of preview.steps) {
-    const change = changeOf(step.op);
-    if ((change !== "replace" && change !== "delete") || seen.has(step.urn)) continue;
-    const urn = parseUrn(step.urn);
+  return replacedOrDeleted(preview).flatMap((lost) => {
+    const { urn } = lost;
     const owner = [urn.type, ...urn.parentTypes].find((type) => GUARDED_COMPONENTS[type]);
     const holds = owner ? GUARDED_COMPONENTS[owner] : statefulKind(urn);
-    if (!holds) continue;
-    seen.add(step.urn);
-    out.push({
-      change,
-      holds,
-      kind: statefulKind(urn) ?? holds,
-      type: urn.type,
-      name: urn.name,
-      component: componentOf(step),
-      reasons: step.replaceReasons ?? [],
-    });
-  }
-  return out;
+    return holds ? [{ ...lostResource(lost, statefulKind(urn) ?? holds), holds }] : [];
+  });
 }
